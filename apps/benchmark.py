@@ -1,0 +1,179 @@
+"""
+Title: Benchmark SleepNet, DreamNet and the plain chain
+Description: parameters, FLOPs, train/inference throughput, FLOP/s share of a
+    measured matmul peak, and peak memory, printed and written to JSON.
+
+    python apps/benchmark.py --backend jax --model dreamnet --blocks 3 \
+        --encoder mae-small-32 --batch-size 8
+
+Named encoder sizes (`mae-small-32`, `vit-b16-224`, `mae-b16-224`, ...) build
+random weights: fine for speed and size, which do not depend on the values.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--backend", choices=["jax", "tensorflow", "torch"],
+                        default="jax", help="Keras backend (set before import).")
+    parser.add_argument("--model", choices=["sleepnet", "dreamnet", "baseline"],
+                        default="dreamnet", help="Network to measure.")
+    parser.add_argument("--blocks", type=int, default=3, help="M, connected blocks.")
+    parser.add_argument("--encoder", default="mae-small-32",
+                        help="Encoder name or preset (see dreamkeras.encoders).")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="Input height and width; defaults to the encoder's.")
+    parser.add_argument("--chain", default="resnet18", help="resnet18/34/50.")
+    parser.add_argument("--width", type=int, default=64, help="Chain base width.")
+    parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None,
+                        help="Defaults to cifar below 64 pixels, else imagenet.")
+    parser.add_argument("--projection", choices=["grid", "pooled"], default="grid")
+    parser.add_argument("--mask-ratio", type=float, default=0.0,
+                        help="Patches masked in training (the reference: 0.75).")
+    parser.add_argument("--stop-gradient", action="store_true",
+                        help="No backward pass through the frozen model.")
+    parser.add_argument("--num-classes", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--precision", default="float32",
+                        choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--steps", type=int, default=5, help="Timed steps.")
+    parser.add_argument("--warmup", type=int, default=2, help="Untimed steps.")
+    parser.add_argument("--skip-inference", action="store_true")
+    parser.add_argument("--output", default=None, help="JSON file for the figures.")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ["KERAS_BACKEND"] = args.backend
+    import keras
+    import numpy as np
+
+    import dreamkeras
+    from dreamkeras.utils import profiling
+
+    if keras.backend.backend() != args.backend:
+        raise SystemExit(
+            f"Keras was already imported with the {keras.backend.backend()} "
+            f"backend; run this script in a fresh process."
+        )
+    keras.config.set_dtype_policy(args.precision)
+    image_shape = None
+    if args.image_size:
+        image_shape = (args.image_size, args.image_size, 3)
+    size = args.image_size or dreamkeras.encoders.encoder_image_shape(args.encoder)[0]
+    stem = args.stem or ("cifar" if size < 64 else "imagenet")
+    model = dreamkeras.models.build_vision_classifier(
+        args.model, args.encoder, args.num_classes, image_shape=image_shape,
+        num_blocks=args.blocks, chain=args.chain, width=args.width, stem=stem,
+        projection=args.projection, mask_ratio=args.mask_ratio,
+        stop_gradient=args.stop_gradient,
+    )
+    input_shape = tuple(model.input.shape[1:])
+    rng = np.random.default_rng(0)
+    images = rng.random((args.batch_size,) + input_shape).astype("float32")
+    labels = rng.integers(0, args.num_classes, args.batch_size)
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=loss,
+        jit_compile=args.backend != "torch",
+    )
+
+    params = profiling.parameter_counts(model)
+    flops = profiling.xla_flops(model, images, labels, loss)
+    peak = profiling.matmul_peak_flops(
+        dtype="float32" if args.precision == "float32" else args.precision.split("_")[1]
+    )
+    train_first, train_step = profiling.time_steps(
+        lambda: model.train_on_batch(images, labels), args.warmup, args.steps
+    )
+    result = {
+        "backend": args.backend,
+        "model": args.model,
+        "blocks": args.blocks,
+        "encoder": args.encoder,
+        "input_shape": list(input_shape),
+        "batch_size": args.batch_size,
+        "precision": args.precision,
+        "mask_ratio": args.mask_ratio,
+        "projection": args.projection,
+        "parameters": params,
+        "train_compile_seconds": train_first,
+        "train_step_seconds": train_step,
+        "train_images_per_second": args.batch_size / train_step,
+        "matmul_peak_flops_per_second": peak,
+    }
+    if flops["forward"] is not None:
+        per_image = flops["forward"] / args.batch_size
+        train_per_image = flops["train_step"] / args.batch_size
+        achieved = flops["train_step"] / train_step
+        result.update(
+            forward_flops_per_image=per_image,
+            train_flops_per_image=train_per_image,
+            train_flops_per_second=achieved,
+            train_share_of_matmul_peak=achieved / peak,
+        )
+    if not args.skip_inference:
+        infer_first, infer_step = profiling.time_steps(
+            lambda: model.predict_on_batch(images), args.warmup, args.steps
+        )
+        result.update(
+            inference_compile_seconds=infer_first,
+            inference_images_per_second=args.batch_size / infer_step,
+        )
+    result["memory"] = profiling.peak_memory()
+
+    print_report(result)
+    if args.output:
+        with open(args.output, "w") as handle:
+            json.dump(result, handle, indent=2)
+    return result
+
+
+def print_report(result):
+    params = result["parameters"]
+    lines = [
+        f"{result['model']}-{result['blocks']} on {result['encoder']} "
+        f"{tuple(result['input_shape'])}, batch {result['batch_size']}, "
+        f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}",
+        f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
+        f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
+    ]
+    if "forward_flops_per_image" in result:
+        lines.append(
+            f"  FLOPs/image    forward {result['forward_flops_per_image'] / 1e9:.3f}G"
+            f"  train step {result['train_flops_per_image'] / 1e9:.3f}G (XLA count)"
+        )
+    lines.append(
+        f"  train          {result['train_images_per_second']:.2f} img/s "
+        f"(step {result['train_step_seconds'] * 1e3:.1f} ms, first call "
+        f"{result['train_compile_seconds']:.1f} s)"
+    )
+    if "train_flops_per_second" in result:
+        lines.append(
+            f"  achieved       {result['train_flops_per_second'] / 1e9:.1f} GFLOP/s = "
+            f"{100 * result['train_share_of_matmul_peak']:.0f}% of the measured "
+            f"matmul peak {result['matmul_peak_flops_per_second'] / 1e9:.1f} GFLOP/s"
+        )
+    if "inference_images_per_second" in result:
+        lines.append(
+            f"  inference      {result['inference_images_per_second']:.2f} img/s"
+        )
+    memory = result["memory"]
+    device = memory["device_bytes"]
+    lines.append(
+        f"  peak memory    host RSS {memory['host_rss_bytes'] / 2**30:.2f} GiB"
+        + (f", device {device / 2**30:.2f} GiB" if device else "")
+    )
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()

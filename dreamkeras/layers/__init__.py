@@ -1,0 +1,12 @@
+from dreamkeras.layers.adapters import FeatureToImage as FeatureToImage
+from dreamkeras.layers.adapters import PooledTokensToFeature as PooledTokensToFeature
+from dreamkeras.layers.adapters import TokenGridToFeature as TokenGridToFeature
+from dreamkeras.layers.connections import DreamConnection as DreamConnection
+from dreamkeras.layers.connections import SleepConnection as SleepConnection
+from dreamkeras.layers.encoder_spec import ImageEncoderSpec as ImageEncoderSpec
+from dreamkeras.layers.encoder_spec import describe_image_encoder as describe_image_encoder
+from dreamkeras.layers.residual_block import ResidualBlock as ResidualBlock
+from dreamkeras.layers.text_connections import LSTMBlock as LSTMBlock
+from dreamkeras.layers.text_connections import TextDreamConnection as TextDreamConnection
+from dreamkeras.layers.text_connections import TextSleepConnection as TextSleepConnection
+from dreamkeras.layers.text_connections import describe_text_encoder as describe_text_encoder

@@ -1,0 +1,178 @@
+"""Trainable adapters between a chain's feature maps and a frozen encoder."""
+
+import keras
+from keras import ops
+
+
+def _resize(x, size):
+    """Bilinear resize of a `channels_last` map, skipped when already `size`."""
+    if tuple(x.shape[1:3]) == tuple(size):
+        return x
+    shrinking = x.shape[1] is not None and x.shape[1] > size[0]
+    return ops.image.resize(
+        x, size, interpolation="bilinear", antialias=bool(shrinking)
+    )
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class FeatureToImage(keras.layers.Layer):
+    """`adapter_in`: brings a feature map to an encoder's input image.
+
+    A 1x1 convolution maps the feature channels to the encoder's image channels
+    and a bilinear resize brings the map to the encoder's input size (the
+    paper's "Decov + conv"). The convolution runs before the resize: both are
+    linear, so the order gives the same result, and convolving the small map
+    is cheaper.
+
+    Args:
+        image_size: (int, int). The encoder's input height and width.
+        num_channels: int. The encoder's input channels. Defaults to `3`.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    adapter = dreamkeras.layers.FeatureToImage(image_size=(32, 32))
+    adapter(np.zeros((2, 8, 8, 64))).shape  # (2, 32, 32, 3)
+    ```
+    """
+
+    def __init__(self, image_size, num_channels=3, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = tuple(int(d) for d in image_size)
+        self.num_channels = int(num_channels)
+        self.projection = keras.layers.Conv2D(
+            self.num_channels, 1, dtype=self.dtype_policy, name="projection"
+        )
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+
+    def call(self, inputs):
+        return _resize(self.projection(inputs), self.image_size)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.image_size + (self.num_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {"image_size": self.image_size, "num_channels": self.num_channels}
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class TokenGridToFeature(keras.layers.Layer):
+    """`adapter_out` (default): projects a token grid back to a feature map.
+
+    A 1x1 convolution and batch normalisation turn the `(rows, cols, dim)` grid
+    of encoder tokens into `output_channels` channels, and a bilinear resize
+    brings it to `output_size`. Every token keeps its place, so the encoder's
+    spatial information reaches the chain.
+
+    Args:
+        output_size: (int, int). Height and width of the feature map.
+        output_channels: int. Channels of the feature map.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    adapter = dreamkeras.layers.TokenGridToFeature((8, 8), 64)
+    adapter(np.zeros((2, 4, 4, 16))).shape  # (2, 8, 8, 64)
+    ```
+    """
+
+    def __init__(self, output_size, output_channels, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(int(d) for d in output_size)
+        self.output_channels = int(output_channels)
+        self.projection = keras.layers.Conv2D(
+            self.output_channels,
+            1,
+            use_bias=False,
+            dtype=self.dtype_policy,
+            name="projection",
+        )
+        self.norm = keras.layers.BatchNormalization(
+            dtype=self.dtype_policy, name="norm"
+        )
+
+    def build(self, input_shape):
+        self.projection.build(input_shape)
+        self.norm.build(tuple(input_shape[:-1]) + (self.output_channels,))
+
+    def call(self, grid, training=None):
+        x = self.norm(self.projection(grid), training=training)
+        return _resize(x, self.output_size)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.output_size + (self.output_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "output_size": self.output_size,
+                "output_channels": self.output_channels,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class PooledTokensToFeature(keras.layers.Layer):
+    """`adapter_out` in the paper's reference form, kept for comparison.
+
+    Averages the tokens into one vector, maps it with a dense layer to
+    `rows * cols * channels` values and reshapes them into the feature map.
+    The dense layer is large (`dim * rows * cols * channels` weights: ~308M
+    for a 768-wide encoder and a 56x56x128 map) and the pooling drops all
+    spatial information of the encoder.
+
+    Args:
+        output_size: (int, int). Height and width of the feature map.
+        output_channels: int. Channels of the feature map.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    adapter = dreamkeras.layers.PooledTokensToFeature((8, 8), 64)
+    adapter(np.zeros((2, 4, 4, 16))).shape  # (2, 8, 8, 64)
+    ```
+    """
+
+    def __init__(self, output_size, output_channels, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(int(d) for d in output_size)
+        self.output_channels = int(output_channels)
+        height, width = self.output_size
+        self.dense = keras.layers.Dense(
+            height * width * self.output_channels,
+            dtype=self.dtype_policy,
+            name="dense",
+        )
+
+    def build(self, input_shape):
+        self.dense.build((input_shape[0], input_shape[-1]))
+
+    def call(self, grid):
+        pooled = ops.mean(grid, axis=(1, 2))
+        return ops.reshape(
+            self.dense(pooled), (-1,) + self.output_size + (self.output_channels,)
+        )
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.output_size + (self.output_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "output_size": self.output_size,
+                "output_channels": self.output_channels,
+            }
+        )
+        return config

@@ -1,0 +1,347 @@
+"""SleepConnection and DreamConnection: a chain's links to a frozen model."""
+
+import keras
+from keras import ops
+
+from dreamkeras.layers.adapters import FeatureToImage
+from dreamkeras.layers.adapters import PooledTokensToFeature
+from dreamkeras.layers.adapters import TokenGridToFeature
+from dreamkeras.layers.encoder_spec import describe_image_encoder
+from dreamkeras.models.mae.mae_layers import encode_vit
+from dreamkeras.models.mae.mae_layers import restore_token_order
+from dreamkeras.utils.freezing import set_trainable
+
+PROJECTIONS = ("grid", "pooled")
+MIN_FEATURE_SIZE = 2
+
+
+class FrozenModelConnection(keras.layers.Layer):
+    """Shared machinery of the connections: adapters, checks and freezing.
+
+    Subclasses set `self.spec` (the `ImageEncoderSpec` of the frozen model) in
+    their constructor and implement `_frozen_forward(images, training)`, which
+    returns the `(batch, rows, cols, dim)` grid that `adapter_out` projects and
+    any extra output.
+    """
+
+    def __init__(
+        self,
+        projection="grid",
+        output_channels=None,
+        output_size=None,
+        trainable_encoder=False,
+        stop_gradient=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if projection not in PROJECTIONS:
+            raise ValueError(
+                f"`projection` must be one of {PROJECTIONS}. "
+                f"Received: projection={projection!r}."
+            )
+        self.projection = projection
+        self.output_channels = output_channels
+        self.output_size = None if output_size is None else tuple(output_size)
+        self.trainable_encoder = bool(trainable_encoder)
+        self.stop_gradient = bool(stop_gradient)
+
+    def _check_feature_shape(self, input_shape):
+        name = type(self).__name__
+        if len(input_shape) != 4:
+            raise ValueError(
+                f"{name} expects a `(batch, height, width, channels)` feature "
+                f"map, but got an input of rank {len(input_shape)} with shape "
+                f"{tuple(input_shape)}. Place it after a convolutional block."
+            )
+        height, width, channels = input_shape[1:]
+        if channels is None:
+            raise ValueError(
+                f"{name} needs a known number of channels. Received input shape "
+                f"{tuple(input_shape)}."
+            )
+        if height is None or width is None:
+            raise ValueError(
+                f"{name} needs a fixed spatial size to resize to and from the "
+                f"encoder's {self.spec.image_size}. Received input shape "
+                f"{tuple(input_shape)}; give the model a fixed `image_shape`."
+            )
+        if min(height, width) < MIN_FEATURE_SIZE:
+            raise ValueError(
+                f"{name} got a {height}x{width} feature map: at least "
+                f"{MIN_FEATURE_SIZE}x{MIN_FEATURE_SIZE} is needed to carry "
+                f"spatial information to the encoder's "
+                f"{self.spec.image_size[0]}x{self.spec.image_size[1]} input. Use "
+                f"larger images, a stem that downsamples less "
+                f"(`stem='cifar'`) or fewer blocks."
+            )
+
+    def _target_shape(self, input_shape):
+        size = self.output_size or tuple(input_shape[1:3])
+        channels = self.output_channels or input_shape[-1]
+        return size, channels
+
+    def build(self, input_shape):
+        self._check_feature_shape(input_shape)
+        size, channels = self._target_shape(input_shape)
+        self.adapter_in = FeatureToImage(
+            self.spec.image_size,
+            self.spec.num_channels,
+            dtype=self.dtype_policy,
+            name="adapter_in",
+        )
+        self.adapter_in.build(input_shape)
+        adapter_cls = (
+            TokenGridToFeature if self.projection == "grid" else PooledTokensToFeature
+        )
+        self.adapter_out = adapter_cls(
+            size, channels, dtype=self.dtype_policy, name="adapter_out"
+        )
+        grid_h, grid_w = self.spec.grid_size
+        self.adapter_out.build((None, grid_h, grid_w, self._grid_dim))
+
+    def _project(self, grid, training):
+        if self.stop_gradient:
+            grid = ops.stop_gradient(grid)
+        if self.projection == "grid":
+            return self.adapter_out(grid, training=training)
+        return self.adapter_out(grid)
+
+    def _encoder_training(self, training):
+        # A frozen model always runs in inference mode (dropout off).
+        return bool(training) if self.trainable_encoder else False
+
+    def _feature_output_shape(self, input_shape):
+        size, channels = self._target_shape(input_shape)
+        return (input_shape[0],) + tuple(size) + (channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "projection": self.projection,
+                "output_channels": self.output_channels,
+                "output_size": self.output_size,
+                "trainable_encoder": self.trainable_encoder,
+                "stop_gradient": self.stop_gradient,
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class SleepConnection(FrozenModelConnection):
+    """Enrichment connection of SleepNet: `adapter_out(phi(adapter_in(h)))`.
+
+    Wraps a frozen ViT-style image encoder `phi` (any KerasHub ViT-style
+    backbone, e.g. `keras_hub.models.ViTBackbone`, or the encoder half of a
+    `dreamkeras.models.MAEAutoencoder`) between two trainable adapters:
+
+    - `adapter_in` brings a feature map of any size and channel count to the
+      encoder's input size and channels (1x1 conv + bilinear resize);
+    - `adapter_out` brings the encoder's patch tokens back to a feature map:
+      `projection="grid"` (default) keeps the token grid (1x1 conv + batch
+      norm + resize); `projection="pooled"` is the paper's reference form
+      (mean over tokens, dense, reshape).
+
+    The result is meant to be added to a chain block's output:
+    `h_m = g_m(h_{m-1}) + SleepConnection(h_{m-1})` (paper eq. 1). The same
+    encoder object may be shared by several connections.
+
+    With `mask_ratio > 0` (KerasHub `ViTBackbone` encoders), a random share of
+    the patches is hidden from the encoder during training, as the reference
+    implementation's MAE forward does: about 4x cheaper at 0.75. Masked grid
+    positions are zeros; at inference nothing is masked.
+
+    The encoder is frozen by default, robustly: its variables stay frozen
+    after `from_config` and `keras.saving.load_model`, and it runs in inference
+    mode. Gradients still flow *through* it to `adapter_in` unless
+    `stop_gradient=True`, which saves the backward pass through the encoder at
+    the price of an `adapter_in` that no longer learns.
+
+    Args:
+        encoder: `keras.layers.Layer`. A ViT-style image backbone.
+        mask_ratio: float in `[0, 1)`. Patches masked in training. Defaults
+            to `0.0`.
+        seed: optional int. Seed of the masking.
+        projection: `"grid"` or `"pooled"`. Form of `adapter_out`.
+        output_channels: optional int. Channels of the output; defaults to
+            the input's.
+        output_size: optional (int, int). Spatial size of the output;
+            defaults to the input's.
+        trainable_encoder: bool. Unfreezes the encoder. Defaults to `False`.
+        stop_gradient: bool. Stops gradients at the encoder's output.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    vit = keras_hub.models.ViTBackbone(
+        image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2,
+        hidden_dim=16, mlp_dim=32,
+    )
+    connection = dreamkeras.layers.SleepConnection(vit)
+    features = np.random.rand(2, 8, 8, 64).astype("float32")
+    connection(features).shape  # (2, 8, 8, 64)
+    ```
+    """
+
+    def __init__(self, encoder, mask_ratio=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(
+                f"`mask_ratio` must be in [0, 1). Received: mask_ratio={mask_ratio}."
+            )
+        self.spec = describe_image_encoder(encoder)
+        self.encoder = encoder
+        self.mask_ratio = float(mask_ratio)
+        self.seed = seed
+        if self.mask_ratio > 0:
+            self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed")
+        set_trainable(encoder, self.trainable_encoder)
+
+    @property
+    def _grid_dim(self):
+        return self.spec.hidden_dim
+
+    def call(self, inputs, training=None):
+        images = self.adapter_in(inputs)
+        encoder_training = self._encoder_training(training)
+        if training and self.mask_ratio > 0:
+            tokens, ids_restore, _ = encode_vit(
+                self.encoder,
+                images,
+                self.mask_ratio,
+                self.seed_generator,
+                self.spec.num_prefix_tokens,
+                training=encoder_training,
+            )
+            patch_tokens = restore_token_order(
+                tokens[:, self.spec.num_prefix_tokens :], ids_restore
+            )
+        else:
+            tokens = self.encoder(images, training=encoder_training)
+            patch_tokens = tokens[:, self.spec.num_prefix_tokens :]
+        grid_h, grid_w = self.spec.grid_size
+        grid = ops.reshape(patch_tokens, (-1, grid_h, grid_w, self.spec.hidden_dim))
+        return self._project(grid, training)
+
+    def compute_output_shape(self, input_shape):
+        return self._feature_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config["encoder"] = keras.layers.serialize(self.encoder)
+        config["mask_ratio"] = self.mask_ratio
+        config["seed"] = self.seed
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.layers.deserialize(config["encoder"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class DreamConnection(FrozenModelConnection):
+    """Reconstruction connection of DreamNet: `adapter_out(theta(phi(.)))`.
+
+    Wraps a frozen full autoencoder (a `dreamkeras.models.MAEAutoencoder`:
+    encoder `phi` and decoder `theta`) between trainable adapters, like
+    `SleepConnection`, and also returns the reconstruction itself, the
+    "dream": an image at the autoencoder's input size. DreamNet feeds the
+    dreams of all its connections to a parallel block (paper eq. 2, Fig. 2).
+
+    `adapter_out` projects the decoder's per-patch pixel predictions, laid out
+    on the patch grid. With `mask_ratio > 0` a random share of the patches is
+    hidden from the encoder during training (as the reference implementation
+    and MAE pretraining do, and 4x cheaper at 0.75); at inference nothing is
+    masked, so predictions are deterministic.
+
+    Args:
+        autoencoder: `dreamkeras.models.MAEAutoencoder`. The frozen autoencoder.
+        mask_ratio: float in `[0, 1)`. Patches masked in training. Defaults
+            to `0.0`.
+        projection: `"grid"` or `"pooled"`. Form of `adapter_out`.
+        output_channels: optional int. Channels of the output features.
+        output_size: optional (int, int). Spatial size of the output features.
+        trainable_encoder: bool. Unfreezes the autoencoder.
+        stop_gradient: bool. Stops gradients at the decoder's output.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Returns:
+        `(features, dream)`: the features to add to the chain, shaped like the
+        input (or `output_size`/`output_channels`), and the reconstruction
+        `(batch, height, width, channels)` at the autoencoder's input size.
+
+    Example:
+
+    ```python
+    mae = dreamkeras.models.MAEAutoencoder(
+        image_shape=(32, 32, 3), patch_size=8, num_layers=2, num_heads=2,
+        hidden_dim=16, mlp_dim=32, decoder_num_layers=1, decoder_num_heads=2,
+        decoder_hidden_dim=16, decoder_mlp_dim=32,
+    )
+    connection = dreamkeras.layers.DreamConnection(mae)
+    features, dream = connection(np.random.rand(2, 8, 8, 64))
+    # features: (2, 8, 8, 64), dream: (2, 32, 32, 3)
+    ```
+    """
+
+    def __init__(self, autoencoder, mask_ratio=0.0, **kwargs):
+        super().__init__(**kwargs)
+        from dreamkeras.models.mae.mae_autoencoder import MAEAutoencoder
+
+        if not isinstance(autoencoder, MAEAutoencoder):
+            raise ValueError(
+                "`autoencoder` must be a `dreamkeras.models.MAEAutoencoder` (an "
+                "encoder and a decoder that predicts pixel patches). For an "
+                "encoder alone use `SleepConnection`. "
+                f"Received: autoencoder={autoencoder!r}."
+            )
+        if not 0.0 <= mask_ratio < 1.0:
+            raise ValueError(
+                f"`mask_ratio` must be in [0, 1). Received: mask_ratio={mask_ratio}."
+            )
+        self.spec = describe_image_encoder(autoencoder.encoder)
+        self.autoencoder = autoencoder
+        self.mask_ratio = float(mask_ratio)
+        set_trainable(autoencoder, self.trainable_encoder)
+
+    @property
+    def _grid_dim(self):
+        patch_h, patch_w = self.autoencoder.patch_size
+        return patch_h * patch_w * self.spec.num_channels
+
+    def call(self, inputs, training=None):
+        images = self.adapter_in(inputs)
+        mask_ratio = self.mask_ratio if training else 0.0
+        encoder_training = self._encoder_training(training)
+        latent, ids_restore, _ = self.autoencoder.encode(
+            images, mask_ratio, training=encoder_training
+        )
+        patches = self.autoencoder.decoder(
+            latent, ids_restore, training=encoder_training
+        )
+        dream = self.autoencoder.unpatchify(patches)
+        grid_h, grid_w = self.spec.grid_size
+        grid = ops.reshape(patches, (-1, grid_h, grid_w, self._grid_dim))
+        return self._project(grid, training), dream
+
+    def compute_output_shape(self, input_shape):
+        dream_shape = (
+            (input_shape[0],) + self.spec.image_size + (self.spec.num_channels,)
+        )
+        return self._feature_output_shape(input_shape), dream_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config["autoencoder"] = keras.layers.serialize(self.autoencoder)
+        config["mask_ratio"] = self.mask_ratio
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["autoencoder"] = keras.layers.deserialize(config["autoencoder"])
+        return cls(**config)

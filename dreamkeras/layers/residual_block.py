@@ -1,0 +1,111 @@
+"""ResNet basic and bottleneck blocks, the chain blocks `g_m` of the paper."""
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class ResidualBlock(keras.layers.Layer):
+    """A ResNet v1 residual block (basic or bottleneck).
+
+    Basic: two 3x3 convolutions. Bottleneck: 1x1, 3x3, 1x1 convolutions with a
+    4x wider output. Each convolution is followed by batch normalisation; the
+    shortcut is a strided 1x1 convolution + batch norm when the shape changes.
+
+    Args:
+        filters: int. Width of the block (its output width for basic blocks,
+            a quarter of it for bottleneck blocks).
+        strides: int. Stride of the first 3x3 convolution (downsampling).
+        bottleneck: bool. Bottleneck (ResNet-50 style) instead of basic.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+
+    ```python
+    block = dreamkeras.layers.ResidualBlock(64, strides=2)
+    block(np.zeros((2, 16, 16, 32))).shape  # (2, 8, 8, 64)
+    ```
+    """
+
+    expansion_of = {False: 1, True: 4}
+
+    def __init__(self, filters, strides=1, bottleneck=False, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.strides = int(strides)
+        self.bottleneck = bool(bottleneck)
+
+    @property
+    def output_channels(self):
+        return self.filters * self.expansion_of[self.bottleneck]
+
+    def _conv(self, filters, size, strides, name):
+        return keras.layers.Conv2D(
+            filters,
+            size,
+            strides=strides,
+            padding="same",
+            use_bias=False,
+            kernel_initializer="he_normal",
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def _norm(self, name, zero_init=False):
+        return keras.layers.BatchNormalization(
+            gamma_initializer="zeros" if zero_init else "ones",
+            dtype=self.dtype_policy,
+            name=name,
+        )
+
+    def build(self, input_shape):
+        if self.bottleneck:
+            specs = [(self.filters, 1, 1), (self.filters, 3, self.strides)]
+            specs.append((self.output_channels, 1, 1))
+        else:
+            specs = [(self.filters, 3, self.strides), (self.filters, 3, 1)]
+        self.convs, self.norms = [], []
+        shape = input_shape
+        for i, (filters, size, strides) in enumerate(specs):
+            conv = self._conv(filters, size, strides, f"conv_{i + 1}")
+            conv.build(shape)
+            shape = conv.compute_output_shape(shape)
+            # Zero-initialised last norm: each block starts as the identity.
+            norm = self._norm(f"norm_{i + 1}", zero_init=i == len(specs) - 1)
+            norm.build(shape)
+            self.convs.append(conv)
+            self.norms.append(norm)
+        self.shortcut = None
+        if self.strides != 1 or input_shape[-1] != self.output_channels:
+            self.shortcut = self._conv(self.output_channels, 1, self.strides, "shortcut")
+            self.shortcut.build(input_shape)
+            self.shortcut_norm = self._norm("shortcut_norm")
+            self.shortcut_norm.build(shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            x = norm(conv(x), training=training)
+            if i < len(self.convs) - 1:
+                x = keras.activations.relu(x)
+        shortcut = inputs
+        if self.shortcut is not None:
+            shortcut = self.shortcut_norm(self.shortcut(inputs), training=training)
+        return keras.activations.relu(x + shortcut)
+
+    def compute_output_shape(self, input_shape):
+        height, width = input_shape[1:3]
+        if self.strides > 1:
+            height = None if height is None else -(-height // self.strides)
+            width = None if width is None else -(-width // self.strides)
+        return (input_shape[0], height, width, self.output_channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "strides": self.strides,
+                "bottleneck": self.bottleneck,
+            }
+        )
+        return config

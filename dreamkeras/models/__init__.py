@@ -1,0 +1,12 @@
+from dreamkeras.models.chain import interleave_connections as interleave_connections
+from dreamkeras.models.factory import build_vision_classifier as build_vision_classifier
+from dreamkeras.models.mae import MAEAutoencoder as MAEAutoencoder
+from dreamkeras.models.mae import MAEDecoder as MAEDecoder
+from dreamkeras.models.vision_classifiers import ChainClassifier as ChainClassifier
+from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
+from dreamkeras.models.vision_classifiers import SleepNet as SleepNet
+from dreamkeras.models.text_classifiers import LSTMClassifier as LSTMClassifier
+from dreamkeras.models.text_classifiers import TextCNNClassifier as TextCNNClassifier
+from dreamkeras.models.text_classifiers import TextDreamNet as TextDreamNet
+from dreamkeras.models.text_classifiers import TextSleepNet as TextSleepNet
+from dreamkeras.models.text_classifiers import check_tokenizer as check_tokenizer

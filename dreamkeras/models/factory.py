@@ -1,0 +1,82 @@
+"""Builds the vision classifiers from names, for the apps and the benchmark."""
+
+from dreamkeras.models.vision_classifiers import ChainClassifier
+from dreamkeras.models.vision_classifiers import DreamNet
+from dreamkeras.models.vision_classifiers import SleepNet
+
+MODEL_TYPES = ("sleepnet", "dreamnet", "baseline")
+
+
+def build_vision_classifier(
+    model_type,
+    encoder,
+    num_classes,
+    image_shape=None,
+    num_blocks=3,
+    chain="resnet18",
+    width=64,
+    stem="imagenet",
+    projection="grid",
+    mask_ratio=0.0,
+    trainable_encoder=False,
+    stop_gradient=False,
+    dropout=0.0,
+):
+    """Returns a SleepNet, DreamNet or chain baseline with its frozen model.
+
+    Args:
+        model_type: `"sleepnet"`, `"dreamnet"` or `"baseline"`.
+        encoder: str. Name for `dreamkeras.encoders.load_encoder` (SleepNet)
+            or `load_autoencoder` (DreamNet). The baseline uses it only for
+            the default `image_shape`, so that comparisons see the same input.
+        num_classes: int. Number of classes.
+        image_shape: optional (int, int, int). Model input; defaults to the
+            encoder's input size (the paper resizes images to it).
+        num_blocks, chain, width, stem, projection, mask_ratio,
+        trainable_encoder, stop_gradient, dropout: see `SleepNet`/`DreamNet`.
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+
+    ```python
+    model = dreamkeras.models.build_vision_classifier(
+        "dreamnet", "mae-tiny-32", num_classes=10, stem="cifar", width=16
+    )
+    ```
+    """
+    # Imported here: the encoder loader itself imports dreamkeras.models.
+    from dreamkeras.encoders.loader import encoder_image_shape
+    from dreamkeras.encoders.loader import load_autoencoder
+    from dreamkeras.encoders.loader import load_encoder
+
+    if model_type not in MODEL_TYPES:
+        raise ValueError(
+            f"`model_type` must be one of {MODEL_TYPES}. "
+            f"Received: model_type={model_type!r}."
+        )
+    common = dict(
+        num_classes=num_classes,
+        num_blocks=num_blocks,
+        chain=chain,
+        width=width,
+        stem=stem,
+        dropout=dropout,
+    )
+    connected = dict(
+        projection=projection,
+        mask_ratio=mask_ratio,
+        trainable_encoder=trainable_encoder,
+        stop_gradient=stop_gradient,
+    )
+    if model_type == "dreamnet":
+        autoencoder = load_autoencoder(encoder)
+        image_shape = image_shape or autoencoder.image_shape
+        return DreamNet(autoencoder, image_shape=image_shape, **common, **connected)
+    if model_type == "sleepnet":
+        vit = load_encoder(encoder)
+        image_shape = image_shape or tuple(vit.image_shape)
+        return SleepNet(vit, image_shape=image_shape, **common, **connected)
+    image_shape = image_shape or encoder_image_shape(encoder)
+    return ChainClassifier(image_shape=image_shape, **common)

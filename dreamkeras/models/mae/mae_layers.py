@@ -1,0 +1,274 @@
+"""Layers of the MAE autoencoder: random patch masking and the decoder."""
+
+import keras
+import keras_hub
+from keras import ops
+
+from dreamkeras.models.mae.patches import sincos_position_embedding
+
+
+def random_masking(tokens, mask_ratio, seed, noise=None):
+    """Keeps a random subset of tokens per example, as in the MAE paper.
+
+    Args:
+        tokens: tensor `(batch, N, dim)` of patch tokens (no class token).
+        mask_ratio: float in `[0, 1)`. Share of tokens to drop.
+        seed: a `keras.random.SeedGenerator`.
+        noise: optional `(batch, N)` tensor. Tokens with the lowest noise are
+            kept; defaults to uniform noise drawn from `seed`. Passing the
+            same noise reproduces another implementation's masking (the
+            `noise` argument of `transformers`' ViT-MAE).
+
+    Returns:
+        `(kept, ids_restore, mask)`: the kept tokens `(batch, K, dim)`, the
+        permutation that puts `[kept, dropped]` back in patch order
+        `(batch, N)`, and the binary mask `(batch, N)` with 1 for dropped.
+    """
+    num_tokens = tokens.shape[1]
+    num_keep = max(1, int(round(num_tokens * (1.0 - mask_ratio))))
+    batch_size = ops.shape(tokens)[0]
+    if noise is None:
+        noise = keras.random.uniform((batch_size, num_tokens), seed=seed)
+    ids_shuffle = ops.argsort(noise, axis=1)
+    ids_restore = ops.argsort(ids_shuffle, axis=1)
+    ids_keep = ids_shuffle[:, :num_keep]
+    kept = ops.take_along_axis(tokens, _expand_index(ids_keep, tokens), axis=1)
+    keep_flags = ops.concatenate(
+        [
+            ops.zeros((batch_size, num_keep), dtype=tokens.dtype),
+            ops.ones((batch_size, num_tokens - num_keep), dtype=tokens.dtype),
+        ],
+        axis=1,
+    )
+    mask = ops.take_along_axis(keep_flags, ids_restore, axis=1)
+    return kept, ids_restore, mask
+
+
+def _expand_index(index, tokens):
+    """Broadcasts a `(batch, K)` index to `(batch, K, dim)` for a gather."""
+    index = ops.expand_dims(index, -1)
+    return ops.broadcast_to(
+        index, (ops.shape(index)[0], ops.shape(index)[1], tokens.shape[-1])
+    )
+
+
+@keras.saving.register_keras_serializable(package="dreamkeras")
+class MAEDecoder(keras.layers.Layer):
+    """The light transformer decoder of a masked autoencoder.
+
+    Embeds the encoder's tokens to `hidden_dim`, puts a learned mask token at
+    every dropped patch (when `ids_restore` is given), adds fixed 2D sine-cosine
+    position embeddings, runs `num_layers` pre-norm transformer blocks and
+    predicts the pixels of every patch with a linear head.
+
+    Args:
+        grid_size: (int, int). Rows and columns of the patch grid.
+        patch_size: (int, int). Patch height and width.
+        num_channels: int. Image channels to predict.
+        num_layers: int. Transformer blocks.
+        num_heads: int. Attention heads per block.
+        hidden_dim: int. Width of the decoder tokens.
+        mlp_dim: int. Width of each block's MLP.
+        layer_norm_epsilon: float. Epsilon of the layer norms.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        latent: `(batch, 1 + K, encoder_dim)` encoder output with class token.
+        ids_restore: optional `(batch, N)` permutation from `random_masking`.
+
+    Returns:
+        `(batch, N, ph * pw * num_channels)` pixel predictions per patch.
+
+    Example:
+
+    ```python
+    decoder = dreamkeras.models.MAEDecoder(
+        grid_size=(4, 4), patch_size=(8, 8), num_channels=3, num_layers=1,
+        num_heads=2, hidden_dim=16, mlp_dim=32,
+    )
+    patches = decoder(np.zeros((2, 17, 24)))  # (2, 16, 192)
+    ```
+    """
+
+    def __init__(
+        self,
+        grid_size,
+        patch_size,
+        num_channels,
+        num_layers,
+        num_heads,
+        hidden_dim,
+        mlp_dim,
+        layer_norm_epsilon=1e-6,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.grid_size = tuple(grid_size)
+        self.patch_size = tuple(patch_size)
+        self.num_channels = num_channels
+        self.num_layers = num_layers
+        self.num_heads = num_heads
+        self.hidden_dim = hidden_dim
+        self.mlp_dim = mlp_dim
+        self.layer_norm_epsilon = layer_norm_epsilon
+
+        num_patches = self.grid_size[0] * self.grid_size[1]
+        self.embed = keras.layers.Dense(
+            hidden_dim, dtype=self.dtype_policy, name="embed"
+        )
+        self.blocks = [
+            keras_hub.layers.TransformerEncoder(
+                intermediate_dim=mlp_dim,
+                num_heads=num_heads,
+                activation="gelu",
+                layer_norm_epsilon=layer_norm_epsilon,
+                normalize_first=True,
+                dtype=self.dtype_policy,
+                name=f"block_{i + 1}",
+            )
+            for i in range(num_layers)
+        ]
+        self.norm = keras.layers.LayerNormalization(
+            epsilon=layer_norm_epsilon, dtype=self.dtype_policy, name="norm"
+        )
+        self.head = keras.layers.Dense(
+            self.patch_size[0] * self.patch_size[1] * num_channels,
+            dtype=self.dtype_policy,
+            name="head",
+        )
+        self._num_patches = num_patches
+
+    def build(self, input_shape):
+        self.embed.build(input_shape)
+        self.mask_token = self.add_weight(
+            shape=(1, 1, self.hidden_dim),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="mask_token",
+        )
+        table = sincos_position_embedding(self.grid_size, self.hidden_dim)
+        self.position_embedding = self.add_weight(
+            shape=(1, self._num_patches + 1, self.hidden_dim),
+            initializer=lambda shape, dtype=None: ops.cast(
+                ops.reshape(table, shape), dtype or "float32"
+            ),
+            trainable=False,
+            name="position_embedding",
+        )
+        token_shape = (None, self._num_patches + 1, self.hidden_dim)
+        for block in self.blocks:
+            block.build(token_shape)
+        self.norm.build(token_shape)
+        self.head.build(token_shape)
+
+    def call(self, latent, ids_restore=None):
+        x = self.embed(latent)
+        if ids_restore is not None:
+            class_token, visible = x[:, :1], x[:, 1:]
+            batch_size = ops.shape(x)[0]
+            num_masked = self._num_patches - visible.shape[1]
+            mask_tokens = ops.broadcast_to(
+                ops.cast(self.mask_token, x.dtype),
+                (batch_size, num_masked, self.hidden_dim),
+            )
+            x = ops.concatenate([visible, mask_tokens], axis=1)
+            index = ops.broadcast_to(
+                ops.expand_dims(ids_restore, -1),
+                (batch_size, self._num_patches, self.hidden_dim),
+            )
+            x = ops.take_along_axis(x, index, axis=1)
+            x = ops.concatenate([class_token, x], axis=1)
+        x = x + ops.cast(self.position_embedding, x.dtype)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x)
+        return self.head(x)[:, 1:]
+
+    def compute_output_shape(self, latent_shape, ids_restore_shape=None):
+        return (
+            latent_shape[0],
+            self._num_patches,
+            self.patch_size[0] * self.patch_size[1] * self.num_channels,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "grid_size": self.grid_size,
+                "patch_size": self.patch_size,
+                "num_channels": self.num_channels,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "mlp_dim": self.mlp_dim,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+            }
+        )
+        return config
+
+
+def encode_vit(
+    encoder, images, mask_ratio, seed, num_prefix_tokens=1, training=False, noise=None
+):
+    """Runs a KerasHub `ViTBackbone` on a random subset of the patches.
+
+    Splits the backbone into its patch embedding (`vit_patching_and_embedding`,
+    position embeddings included) and its transformer (`vit_encoder`), and
+    drops `mask_ratio` of the patch tokens in between, as MAE does.
+
+    Args:
+        encoder: `keras_hub.models.ViTBackbone`.
+        images: `(batch, height, width, channels)` images.
+        mask_ratio: float. Share of patches to drop (0 keeps all).
+        seed: `keras.random.SeedGenerator` for the masking.
+        num_prefix_tokens: int. Tokens before the patches (class token).
+        training: bool. Dropout mode of the encoder.
+        noise: optional `(batch, N)` tensor deciding which patches are kept
+            (the lowest); random by default.
+
+    Returns:
+        `(latent, ids_restore, mask)`: encoder tokens `(batch, prefix + K,
+        dim)`, the restore permutation (`None` without masking) and the
+        `(batch, N)` mask (1 = dropped).
+    """
+    try:
+        embedding = encoder.get_layer("vit_patching_and_embedding")
+        transformer = encoder.get_layer("vit_encoder")
+    except ValueError as error:
+        raise ValueError(
+            "Masking patches needs a KerasHub `ViTBackbone`-style encoder with "
+            "`vit_patching_and_embedding` and `vit_encoder` layers. Use "
+            f"`mask_ratio=0` with this encoder. Received: {encoder!r}."
+        ) from error
+    tokens = embedding(images)
+    num_patches = tokens.shape[1] - num_prefix_tokens
+    if mask_ratio > 0:
+        prefix = tokens[:, :num_prefix_tokens]
+        kept, ids_restore, mask = random_masking(
+            tokens[:, num_prefix_tokens:], mask_ratio, seed, noise=noise
+        )
+        tokens = ops.concatenate([prefix, kept], axis=1)
+    else:
+        ids_restore = None
+        mask = ops.zeros((ops.shape(tokens)[0], num_patches), tokens.dtype)
+    return transformer(tokens, training=training), ids_restore, mask
+
+
+def restore_token_order(kept, ids_restore):
+    """Puts kept tokens back on the full patch grid, zeros where masked.
+
+    Args:
+        kept: `(batch, K, dim)` tokens of the kept patches, in shuffled order.
+        ids_restore: `(batch, N)` permutation from `random_masking`.
+
+    Returns:
+        `(batch, N, dim)` tokens in patch order.
+    """
+    batch_size = ops.shape(kept)[0]
+    num_patches, dim = ids_restore.shape[1], kept.shape[-1]
+    zeros = ops.zeros((batch_size, num_patches - kept.shape[1], dim), kept.dtype)
+    tokens = ops.concatenate([kept, zeros], axis=1)
+    index = ops.broadcast_to(
+        ops.expand_dims(ids_restore, -1), (batch_size, num_patches, dim)
+    )
+    return ops.take_along_axis(tokens, index, axis=1)

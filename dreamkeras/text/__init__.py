@@ -1,0 +1,13 @@
+"""Text utilities: augmentation, dream decoding, data checks, tiny test encoders."""
+
+from dreamkeras.text import testing as testing
+from dreamkeras.text.augment import augment_dataset as augment_dataset
+from dreamkeras.text.augment import augment_text as augment_text
+from dreamkeras.text.augment import double_dataset as double_dataset
+from dreamkeras.text.augment import word_vocabulary as word_vocabulary
+from dreamkeras.text.data import check_label_dataset as check_label_dataset
+from dreamkeras.text.data import check_labels as check_labels
+from dreamkeras.text.data import make_preprocessor as make_preprocessor
+from dreamkeras.text.dreams import decode_dreams as decode_dreams
+from dreamkeras.text.dreams import decode_tokens as decode_tokens
+from dreamkeras.text.dreams import dream_texts as dream_texts

@@ -1,0 +1,129 @@
+"""`main(dataset, argv)`: the command line of every training app."""
+
+import os
+import sys
+
+import keras
+
+from dreamkeras.data import DataError
+from dreamkeras.training.config import build_parser
+from dreamkeras.training.datasets import DATASETS
+from dreamkeras.training.trainer import TrainingSetupError
+from dreamkeras.training.trainer import train
+
+
+def _dataset(name):
+    if name not in DATASETS:
+        raise TrainingSetupError(
+            f"Unknown dataset {name!r}. Known datasets: {sorted(DATASETS)}; "
+            f"for your own images use apps/image_folder.py --data-dir DIR."
+        )
+    return DATASETS[name]
+
+
+def parse_args(dataset, argv=None, prog=None):
+    """Parses an app's flags.
+
+    Args:
+        dataset: str. A key of `DATASETS`.
+        argv: list of str or None (`sys.argv[1:]`).
+        prog: str or None. Program name for `--help`.
+
+    Returns:
+        An `argparse.Namespace`.
+    """
+    defaults, _ = _dataset(dataset)
+    return build_parser(defaults, prog=prog).parse_args(argv)
+
+
+def enable_jax_compilation_cache():
+    """Turns on JAX's persistent compilation cache for the apps.
+
+    Compiling (even the weight initialisers of a new model) dominates short
+    runs on CPU; with the cache, a rerun (a resumed run, the next smoke
+    test) reuses the compiled programs. The folder is
+    `$DREAMKERAS_JAX_CACHE` (empty: off), else `~/.cache/dreamkeras/jax`.
+    A cache folder the user already configured is left alone.
+
+    Returns:
+        str or None. The cache folder in use.
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    folder = os.environ.get(
+        "DREAMKERAS_JAX_CACHE",
+        os.path.join(os.path.expanduser("~"), ".cache", "dreamkeras", "jax"),
+    )
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    if not folder:
+        return None
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    return folder
+
+
+def run(dataset, argv=None, callbacks=None, prog=None):
+    """Parses the flags and trains; raises on errors. Returns the report.
+
+    Args:
+        dataset: str. A key of `DATASETS` (`"cifar100"`, `"tiny_imagenet"`,
+            `"imagenet"`, `"image_folder"`, `"fashion_mnist"`).
+        argv: list of str or None. Command-line flags.
+        callbacks: list of extra `keras.callbacks.Callback` for `fit`.
+        prog: str or None. Program name for `--help`.
+
+    Returns:
+        The report dict (also written as JSON next to the model).
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.run("cifar100", ["--fast-dev-run"])
+    ```
+    """
+    defaults, load_data = _dataset(dataset)
+    args = build_parser(defaults, prog=prog).parse_args(argv)
+    backend = keras.backend.backend()
+    if args.backend is not None and args.backend != backend:
+        raise TrainingSetupError(
+            f"--backend {args.backend} was asked for, but Keras was already "
+            f"imported with the {backend} backend in this process. Run the "
+            f"app in a new process (python apps/<app>.py --backend "
+            f"{args.backend}) or set KERAS_BACKEND={args.backend}."
+        )
+    args.backend = backend
+    enable_jax_compilation_cache()
+    return train(args, defaults, load_data, callbacks=callbacks)
+
+
+def main(dataset, argv=None, callbacks=None, prog=None):
+    """Command-line entry point: like `run`, but prints clear errors.
+
+    Bad flags, missing data or encoders, out-of-range labels and existing
+    outputs print one `error:` line on stderr and return 2, instead of a
+    stack trace.
+
+    Args:
+        dataset: str. A key of `DATASETS`.
+        argv: list of str or None. Command-line flags.
+        callbacks: list of extra `keras.callbacks.Callback` for `fit`.
+        prog: str or None. Program name for `--help`.
+
+    Returns:
+        int. The exit status: 0 on success, 2 on a user error.
+
+    Example:
+
+    ```python
+    sys.exit(dreamkeras.training.main("fashion_mnist", sys.argv[1:]))
+    ```
+    """
+    try:
+        run(dataset, argv, callbacks=callbacks, prog=prog)
+    except (TrainingSetupError, DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,218 @@
+"""Command-line flags of the training apps.
+
+`--backend` must be known before Keras is imported (importing `dreamkeras`
+imports Keras): `apps/_launcher.py` reads it first and sets `KERAS_BACKEND`.
+"""
+
+import argparse
+import dataclasses
+
+BACKENDS = ("jax", "tensorflow", "torch")
+MODELS = ("dreamnet", "sleepnet", "baseline")
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetDefaults:
+    """What an app's dataset brings to the command line.
+
+    Attributes:
+        name: str. Dataset name (used in default output paths).
+        description: str. One line for `--help`.
+        num_classes: int. Classes of the real dataset (fast-dev-run data).
+        native_shape: (int, int, int). Image shape of the real dataset (the
+            shape of the generated images of `--fast-dev-run`).
+        data_dir_help: str. What `--data-dir` means for this dataset.
+        default_data_dir: str or None.
+    """
+
+    name: str
+    description: str
+    num_classes: int
+    native_shape: tuple
+    data_dir_help: str
+    default_data_dir: str = None
+
+
+def build_parser(defaults, prog=None):
+    """Returns the `argparse.ArgumentParser` of an app.
+
+    Args:
+        defaults: `DatasetDefaults` of the app's dataset.
+        prog: str or None. Program name shown by `--help`.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+
+    Example:
+
+    ```python
+    parser = build_parser(DatasetDefaults("toy", "Toy data.", 10, (32, 32, 3), "-"))
+    args = parser.parse_args(["--fast-dev-run"])
+    ```
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            f"{defaults.description} Trains SleepNet / DreamNet (or the plain "
+            f"chain baseline) on a frozen encoder, reports test accuracy, "
+            f"parameter counts, FLOPs and throughput in a JSON file next to "
+            f"the saved .keras model. Rerunning an interrupted command "
+            f"resumes from its last finished epoch."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+
+    group = parser.add_argument_group("backend and hardware")
+    group.add_argument(
+        "--backend", choices=BACKENDS, default=None,
+        help="Keras backend. Set before Keras is imported. Default: the "
+        "KERAS_BACKEND environment variable, else jax.",
+    )
+    group.add_argument(
+        "--mixed-precision", choices=PRECISIONS, default="none",
+        help="Keras dtype policy: mixed_float16 (GPU, with loss scaling) or "
+        "mixed_bfloat16 (CPU/TPU). The classifier head and the loss stay "
+        "float32.",
+    )
+    group.add_argument(
+        "--distribute", action="store_true",
+        help="Data-parallel training over all local devices: "
+        "keras.distribution.DataParallel on jax, "
+        "tf.distribute.MirroredStrategy on tensorflow (not available on "
+        "torch). The batch size must be a multiple of the device count.",
+    )
+
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model", choices=MODELS, default="dreamnet",
+        help="dreamnet: frozen autoencoder connections plus the dream block; "
+        "sleepnet: frozen encoder connections; baseline: the same chain "
+        "without connections.",
+    )
+    group.add_argument(
+        "--blocks", type=int, default=3, metavar="M",
+        help="M, the number of chain blocks with a connection (1 to 4): "
+        "DreamNet-M / SleepNet-M.",
+    )
+    group.add_argument(
+        "--chain", choices=("resnet18", "resnet34", "resnet50"),
+        default="resnet18",
+        help="Depth and block type of the chain blocks g_m.",
+    )
+    group.add_argument(
+        "--width", type=int, default=64,
+        help="Filters of the stem and the first chain block (doubling per "
+        "block).",
+    )
+    group.add_argument(
+        "--stem", choices=("auto", "imagenet", "cifar"), default="auto",
+        help="imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 conv. auto: "
+        "cifar below 64 pixels, else imagenet.",
+    )
+    group.add_argument(
+        "--encoder", default="hf://facebook/vit-mae-base",
+        help="Frozen (auto)encoder: any name dreamkeras.encoders."
+        "load_autoencoder / load_encoder accepts: a preset (local folder, "
+        "Kaggle or hf:// handle) or a named random-weight size such as "
+        "mae-tiny-32 or vit-tiny-32 (tests only). sleepnet uses the encoder "
+        "half of an MAE.",
+    )
+    group.add_argument(
+        "--unfreeze", action="store_true",
+        help="Train the encoder too (the paper's ablation: frozen is better).",
+    )
+    group.add_argument(
+        "--projection", choices=("grid", "pooled"), default="grid",
+        help="How encoder tokens return to the feature map: grid keeps the "
+        "token grid; pooled is the paper/reference mean + dense form.",
+    )
+    group.add_argument(
+        "--mask-ratio", type=float, default=0.0,
+        help="DreamNet: MAE patches masked during training (none at "
+        "inference).",
+    )
+    group.add_argument(
+        "--image-size", type=int, default=None,
+        help="Input size of the model. Default: the encoder's input size "
+        "(images are resized to it).",
+    )
+    group.add_argument("--dropout", type=float, default=0.0, help="Dropout before the head.")
+
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=30, help="Training epochs.")
+    group.add_argument("--batch-size", type=int, default=64, help="Global batch size.")
+    group.add_argument("--lr", type=float, default=0.005, help="Adam learning rate.")
+    group.add_argument("--beta-1", type=float, default=0.9, help="Adam beta_1.")
+    group.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2.")
+    group.add_argument("--epsilon", type=float, default=1e-5, help="Adam epsilon.")
+    group.add_argument(
+        "--randaugment", action=argparse.BooleanOptionalAction, default=True,
+        help="RandAugment (2 operations, factor 0.5) on each training image.",
+    )
+    group.add_argument(
+        "--mixup-alpha", type=float, default=0.2,
+        help="MixUp strength on each training batch; 0 disables MixUp.",
+    )
+    group.add_argument("--seed", type=int, default=1337, help="Random seed.")
+    group.add_argument(
+        "--steps-per-epoch", type=int, default=None,
+        help="Training steps per epoch (the data repeats); default: one pass. "
+        "For smoke runs.",
+    )
+    group.add_argument(
+        "--eval-steps", type=int, default=None,
+        help="Evaluation batches; default: the whole held-out split.",
+    )
+    group.add_argument(
+        "--train-subset", type=int, default=None, metavar="N",
+        help="Train on the first N training examples only.",
+    )
+    group.add_argument(
+        "--eval-subset", type=int, default=None, metavar="N",
+        help="Evaluate on the first N held-out examples only.",
+    )
+    group.add_argument(
+        "--verbose", type=int, choices=(0, 1, 2), default=1,
+        help="Keras progress output: 0 silent, 1 progress bar, 2 one line "
+        "per epoch.",
+    )
+
+    group = parser.add_argument_group("data and files")
+    group.add_argument(
+        "--data-dir", default=defaults.default_data_dir,
+        help=defaults.data_dir_help,
+    )
+    group.add_argument(
+        "--logdir", default=None,
+        help="TensorBoard logs and the resume backup (logdir/backup). "
+        "Default: runs/<dataset>_<model><M>.",
+    )
+    group.add_argument(
+        "--output", default=None,
+        help="Saved model (.keras); the report is written next to it as "
+        ".json and the best epoch's model as _best.keras. Default: "
+        "outputs/<dataset>_<model><M>.keras.",
+    )
+    group.add_argument(
+        "--overwrite", action="store_true",
+        help="Replace an existing output model (refused otherwise).",
+    )
+    group.add_argument(
+        "--resume", action="store_true",
+        help="Require resuming: fail if logdir/backup holds no interrupted "
+        "run. (Without the flag an interrupted run is resumed anyway.)",
+    )
+    group.add_argument(
+        "--restart", action="store_true",
+        help="Delete logdir/backup and start from epoch 0.",
+    )
+    group.add_argument(
+        "--fast-dev-run", action="store_true",
+        help="Smoke test, NOT a real run: a few steps on generated images "
+        "with a tiny random encoder (mae-tiny-32 / vit-tiny-32, width 8), "
+        "then evaluate, save, reload and write TensorBoard logs.",
+    )
+    del add
+    return parser

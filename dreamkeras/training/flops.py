@@ -1,0 +1,243 @@
+"""An analytical FLOP counter for Keras models, on any backend.
+
+It traces one inference forward pass on a single image while recording
+the input and output shapes of every call to the layers that hold nearly all
+the arithmetic, and counts 2 FLOPs per multiply-add:
+
+- convolutions (`Conv1D/2D/3D`, `DepthwiseConv2D`, `Conv2DTranspose`):
+  `2 * output_elements * kernel_height * kernel_width * input_channels / groups`;
+- `Dense` and `EinsumDense`: `2 * output_elements * contracted_size`;
+- the two attention products of `MultiHeadAttention` (and subclasses such as
+  KerasHub's `CachedMultiHeadAttention`): `2 * T * S * heads * (key_dim +
+  value_dim)`.
+
+A layer called several times (the one frozen encoder shared by all M
+connections) is counted at every call. Biases, normalisation, activations,
+softmax, pooling, resizing and element-wise additions are not counted; they
+are a few percent of a ResNet or ViT.
+"""
+
+import contextlib
+import functools
+import math
+
+import keras
+import numpy as np
+
+
+def _numel(shape):
+    return int(math.prod(int(d) for d in shape))
+
+
+def _shape(x):
+    return tuple(int(d) for d in keras.ops.shape(x))
+
+
+def _first(outputs):
+    while isinstance(outputs, (list, tuple)):
+        outputs = outputs[0]
+    return outputs
+
+
+def _conv_flops(layer, inputs, outputs):
+    kernel = tuple(layer.kernel.shape)
+    return 2 * _numel(_shape(_first(outputs))) * _numel(kernel[:-1])
+
+
+def _depthwise_flops(layer, inputs, outputs):
+    kernel = tuple(layer.kernel.shape)
+    return 2 * _numel(_shape(_first(outputs))) * _numel(kernel[:-2])
+
+
+def _transpose_flops(layer, inputs, outputs):
+    kernel = tuple(layer.kernel.shape)
+    return 2 * _numel(_shape(inputs)) * _numel(kernel[:-1])
+
+
+def _dense_flops(layer, inputs, outputs):
+    return 2 * _numel(_shape(_first(outputs))) * int(layer.kernel.shape[0])
+
+
+def _einsum_dense_flops(layer, inputs, outputs):
+    equation = layer.equation.replace(" ", "")
+    kernel_spec = equation.split("->")[0].split(",")[1]
+    output_spec = equation.split("->")[1]
+    kernel = tuple(layer.kernel.shape)
+    contracted = _numel(
+        size for axis, size in zip(kernel_spec, kernel) if axis not in output_spec
+    )
+    return 2 * _numel(_shape(_first(outputs))) * contracted
+
+
+def _attention_flops(query, key, value):
+    # query (B, T, heads, key_dim), key (B, S, heads, key_dim),
+    # value (B, S, heads, value_dim).
+    batch, target, heads, key_dim = _shape(query)[:4]
+    source = _shape(key)[1]
+    value_dim = _shape(value)[-1]
+    return 2 * batch * target * source * heads * (key_dim + value_dim)
+
+
+def _hooks():
+    layers = keras.layers
+    return [
+        (layers.Conv1D, "call", "conv", _conv_flops),
+        (layers.Conv2D, "call", "conv", _conv_flops),
+        (layers.Conv3D, "call", "conv", _conv_flops),
+        (layers.DepthwiseConv2D, "call", "conv", _depthwise_flops),
+        (layers.Conv2DTranspose, "call", "conv", _transpose_flops),
+        (layers.Dense, "call", "dense", _dense_flops),
+        (layers.EinsumDense, "call", "dense", _einsum_dense_flops),
+    ]
+
+
+@contextlib.contextmanager
+def _recording(counts):
+    patched = []
+
+    def patch(cls, name, wrapper_factory):
+        original = cls.__dict__.get(name)
+        inherited = getattr(cls, name)
+        setattr(cls, name, wrapper_factory(inherited))
+        patched.append((cls, name, original))
+
+    for cls, name, kind, rule in _hooks():
+
+        def factory(method, kind=kind, rule=rule, cls=cls):
+            @functools.wraps(method)
+            def wrapped(self, inputs, *args, **kwargs):
+                outputs = method(self, inputs, *args, **kwargs)
+                # Subclasses of a hooked class are counted once, by the most
+                # specific hook.
+                if _most_specific(type(self)) is cls:
+                    counts[kind] = counts.get(kind, 0) + rule(self, inputs, outputs)
+                return outputs
+
+            return wrapped
+
+        patch(cls, name, factory)
+
+    def attention_factory(method):
+        @functools.wraps(method)
+        def wrapped(self, query, key, value, *args, **kwargs):
+            counts["attention"] = counts.get("attention", 0) + _attention_flops(
+                query, key, value
+            )
+            return method(self, query, key, value, *args, **kwargs)
+
+        return wrapped
+
+    patch(keras.layers.MultiHeadAttention, "_compute_attention", attention_factory)
+    try:
+        yield
+    finally:
+        for cls, name, original in reversed(patched):
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+
+
+def _most_specific(layer_type):
+    for cls in layer_type.__mro__:
+        for hooked, _, _, _ in _hooks():
+            if cls is hooked:
+                return cls
+    return None
+
+
+def count_flops(model, input_shape=None):
+    """Returns the analytical FLOPs of one inference pass on one image.
+
+    Args:
+        model: `keras.Model` with one image input.
+        input_shape: tuple or None. `(height, width, channels)`; defaults to
+            the model's input shape.
+
+    Returns:
+        A dict: `total` (int FLOPs per image), `by_kind` (`conv`, `dense`,
+        `attention`) and `method` (a sentence on what is counted).
+
+    Example:
+
+    ```python
+    flops = dreamkeras.training.count_flops(model)["total"]
+    ```
+    """
+    if input_shape is None:
+        input_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in input_shape):
+        raise ValueError(
+            "count_flops needs a fixed input shape. Received "
+            f"input_shape={input_shape}; pass `input_shape=(height, width, "
+            "channels)`."
+        )
+    counts = {}
+    with _recording(counts):
+        try:
+            # Traces the model without computing (jax.eval_shape, a TF
+            # FuncGraph, torch's meta device): shapes are static, and it is
+            # much faster than an eager pass.
+            from keras.src.backend import compute_output_spec
+        except ImportError:
+            model(np.zeros((1,) + tuple(input_shape), "float32"), training=False)
+        else:
+            compute_output_spec(
+                lambda images: model(images, training=False),
+                keras.KerasTensor((1,) + tuple(input_shape)),
+            )
+    return {
+        "total": int(sum(counts.values())),
+        "by_kind": {k: int(v) for k, v in sorted(counts.items())},
+        "method": (
+            "analytical: 2 FLOPs per multiply-add of Conv/Dense/EinsumDense "
+            "layers and the attention products, recorded over one inference "
+            "pass on one image (shared encoders counted at every call; "
+            "norms, activations, pooling and resizing not counted)"
+        ),
+    }
+
+
+def xla_flops(model, input_shape=None):
+    """Returns XLA's FLOP estimate of one inference pass (jax backend only).
+
+    Compiles `model.stateless_call` on one image with `jax.jit` and reads
+    `compiled.cost_analysis()["flops"]`. XLA also counts biases and
+    element-wise operations, and counts padded convolution borders
+    differently, so it differs from `count_flops` by a few percent.
+
+    Args:
+        model: `keras.Model` with one image input.
+        input_shape: tuple or None. `(height, width, channels)`.
+
+    Returns:
+        float, or None when the backend is not jax or XLA gives no estimate.
+
+    Example:
+
+    ```python
+    flops = dreamkeras.training.xla_flops(model)
+    ```
+    """
+    if keras.backend.backend() != "jax":
+        return None
+    import jax
+
+    if input_shape is None:
+        input_shape = tuple(model.inputs[0].shape[1:])
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def forward(trainable, non_trainable, images):
+        return model.stateless_call(trainable, non_trainable, images, training=False)[0]
+
+    images = np.zeros((1,) + tuple(input_shape), dtype="float32")
+    try:
+        analysis = jax.jit(forward).lower(trainable, non_trainable, images)
+        analysis = analysis.compile().cost_analysis()
+    except Exception:  # Cost analysis is optional, backend-dependent.
+        return None
+    if isinstance(analysis, (list, tuple)):
+        analysis = analysis[0] if analysis else {}
+    flops = (analysis or {}).get("flops")
+    return float(flops) if flops is not None else None

@@ -1,0 +1,1 @@
+from dreamkeras.utils.freezing import set_trainable as set_trainable

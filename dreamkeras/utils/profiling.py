@@ -1,0 +1,143 @@
+"""Measurements for the benchmark: FLOPs, matmul peak, step timings, memory."""
+
+import resource
+import statistics
+import time
+
+import keras
+import numpy as np
+
+
+def parameter_counts(model):
+    """Counts a model's scalars: total, trainable, and in its frozen model.
+
+    Returns:
+        `{"total", "trainable", "non_trainable", "frozen"}` where `frozen`
+        counts the weights of the model's `encoder` or `autoencoder` that do
+        not train (0 without one) and `non_trainable` also counts state such
+        as BatchNorm statistics.
+    """
+
+    def count(variables):
+        return int(sum(np.prod(v.shape) for v in variables))
+
+    total = count(model.weights)
+    trainable = count(model.trainable_weights)
+    frozen_model = getattr(model, "encoder", None) or getattr(
+        model, "autoencoder", None
+    )
+    frozen = 0
+    if frozen_model is not None:
+        trainable_ids = {id(v) for v in model.trainable_weights}
+        frozen = count(v for v in frozen_model.weights if id(v) not in trainable_ids)
+    return {
+        "total": total,
+        "trainable": trainable,
+        "non_trainable": total - trainable,
+        "frozen": frozen,
+    }
+
+
+def xla_flops(model, images, labels=None, loss=None):
+    """FLOPs of one forward pass (and one train step) from XLA's cost analysis.
+
+    The count is read off the compiled graph of the model (a multiply-add
+    counts 2), not timed. It needs the JAX backend; on the others it returns
+    `None`s.
+
+    Args:
+        model: a built `keras.Model`.
+        images: a batch of inputs.
+        labels: optional batch of targets; with `loss`, also counts the
+            gradient computation of one train step.
+        loss: optional `keras.losses.Loss`.
+
+    Returns:
+        `{"forward": float or None, "train_step": float or None}` for the
+        whole batch.
+    """
+    if keras.backend.backend() != "jax":
+        return {"forward": None, "train_step": None}
+    import jax
+
+    trainable = [v.value for v in model.trainable_variables]
+    frozen = [v.value for v in model.non_trainable_variables]
+
+    def forward(trainable, frozen, x):
+        y, _ = model.stateless_call(trainable, frozen, x, training=False)
+        return y
+
+    def cost(fn, *args):
+        # The lowered (not compiled) graph: no second compilation needed.
+        analysis = jax.jit(fn).lower(*args).cost_analysis()
+        if isinstance(analysis, (list, tuple)):
+            analysis = analysis[0]
+        return float(analysis.get("flops", float("nan")))
+
+    result = {"forward": cost(forward, trainable, frozen, images), "train_step": None}
+    if labels is not None and loss is not None:
+
+        def objective(trainable, frozen, x, y):
+            predictions, _ = model.stateless_call(trainable, frozen, x, training=True)
+            return loss(y, predictions)
+
+        grad = jax.grad(objective)
+        result["train_step"] = cost(grad, trainable, frozen, images, labels)
+    return result
+
+
+def matmul_peak_flops(size=2048, dtype="float32", repeats=5):
+    """Measured FLOP/s of a square matmul on this backend and device."""
+    a = keras.ops.convert_to_tensor(np.random.rand(size, size).astype("float32"))
+    a = keras.ops.cast(a, dtype)
+    timings = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.sum(keras.ops.matmul(a, a)))
+        timings.append(time.perf_counter() - start)
+    return 2.0 * size**3 / statistics.median(timings[1:])
+
+
+def time_steps(step, num_warmup, num_steps):
+    """Runs `step()` and returns `(first_call_seconds, median_seconds)`.
+
+    The first call includes tracing and compilation; `num_warmup` more calls
+    are discarded; the median of the next `num_steps` is the step time.
+    """
+    start = time.perf_counter()
+    step()
+    first = time.perf_counter() - start
+    for _ in range(num_warmup):
+        step()
+    timings = []
+    for _ in range(num_steps):
+        start = time.perf_counter()
+        step()
+        timings.append(time.perf_counter() - start)
+    return first, statistics.median(timings)
+
+
+def peak_memory():
+    """Peak host RSS in bytes, and peak device memory where there is a GPU."""
+    host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    device = None
+    backend = keras.backend.backend()
+    try:
+        if backend == "jax":
+            import jax
+
+            stats = jax.devices()[0].memory_stats() or {}
+            device = stats.get("peak_bytes_in_use")
+        elif backend == "torch":
+            import torch
+
+            if torch.cuda.is_available():
+                device = torch.cuda.max_memory_allocated()
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            if tf.config.list_physical_devices("GPU"):
+                device = tf.config.experimental.get_memory_info("GPU:0")["peak"]
+    except Exception:  # Memory statistics are best effort on every backend.
+        device = None
+    return {"host_rss_bytes": int(host), "device_bytes": device}

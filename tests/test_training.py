@@ -1,0 +1,155 @@
+"""Tests of the training module: FLOPs, callbacks, flags, parameter counts."""
+
+import glob
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import dreamkeras
+from dreamkeras import training
+
+
+def read_events(logdir):
+    """Returns {tag: [values]} of the scalar/text summaries under logdir."""
+    tags = {}
+    for path in glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
+                tags.setdefault(value.tag, []).append(tensor)
+    return tags
+
+
+def test_count_flops_matches_hand_computation():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="valid")(x)  # 3x3 out
+    x = keras.layers.DepthwiseConv2D(3, padding="same")(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(5)(x)
+    model = keras.Model(inputs, outputs)
+    conv = 2 * (8 * 8 * 4) * (3 * 3 * 3) + 2 * (3 * 3 * 6) * (3 * 3 * 4)
+    depthwise = 2 * (3 * 3 * 6) * (3 * 3)
+    dense = 2 * 5 * (3 * 3 * 6)
+    flops = training.count_flops(model)
+    assert flops["by_kind"] == {"conv": conv + depthwise, "dense": dense}
+    assert flops["total"] == conv + depthwise + dense
+
+
+def test_count_flops_attention():
+    tokens = keras.Input((6, 8))
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    model = keras.Model(tokens, attention(tokens, tokens))
+    flops = training.count_flops(model)
+    # Query, key, value projections 8->2x4 and output 2x4->8, per token.
+    projections = 2 * 6 * (4 * 8 * 8)
+    # Q K^T and A V: 6x6 scores per head, 4 dims each.
+    products = 2 * 6 * 6 * 2 * (4 + 4)
+    assert flops["by_kind"] == {"attention": products, "dense": projections}
+
+
+def test_count_flops_counts_a_shared_encoder_at_every_call():
+    vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
+    model = dreamkeras.SleepNet(
+        vit, num_classes=4, num_blocks=2, width=8, stem="cifar",
+        image_shape=(32, 32, 3),
+    )
+    encoder = training.count_flops(vit)["by_kind"]
+    # 2 layers, 2 heads of 16 dims, 17 tokens (16 patches + class token).
+    assert encoder["attention"] == 2 * (2 * 17 * 17 * 2 * (16 + 16))
+    # The encoder's attention runs once per connection.
+    assert training.count_flops(model)["by_kind"]["attention"] == 2 * encoder["attention"]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="XLA cost analysis")
+def test_count_flops_is_close_to_xla_cost_analysis():
+    mae = dreamkeras.encoders.load_autoencoder("mae-tiny-32")
+    model = dreamkeras.DreamNet(
+        mae, num_classes=4, num_blocks=1, width=8, stem="cifar", image_shape=(32, 32, 3)
+    )
+    ours = training.count_flops(model)["total"]
+    xla = training.xla_flops(model)
+    assert xla is not None
+    assert abs(ours - xla) / xla < 0.1
+
+
+def test_parameter_counts_split_frozen_encoder():
+    vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
+    model = dreamkeras.SleepNet(
+        vit, num_classes=4, num_blocks=1, width=8, stem="cifar", image_shape=(32, 32, 3)
+    )
+    counts = training.parameter_counts(model)
+    assert counts["total"] == model.count_params()
+    assert counts["trainable"] + counts["non_trainable"] == counts["total"]
+    assert counts["frozen_encoder"] == counts["encoder"] == vit.count_params()
+    assert counts["trainable"] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+
+
+def test_throughput_and_epoch_recorder_count_steps():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    x, y = np.zeros((40, 4), "float32"), np.zeros((40, 2), "float32")
+    speed = training.Throughput(8, mode="train")
+    recorder = training.EpochRecorder()
+    model.fit(x, y, batch_size=8, epochs=2, callbacks=[speed, recorder], verbose=0)
+    assert speed.images == 2 * 4 * 8  # 5 steps per epoch, the first untimed.
+    assert speed.images_per_second > 0
+    assert recorder.started == [0, 1] and recorder.finished == [0, 1]
+    test_speed = training.Throughput(8, mode="test")
+    model.evaluate(x, y, batch_size=8, callbacks=[test_speed], verbose=0)
+    assert test_speed.images == 3 * 8  # First and last of 5 steps untimed.
+    with pytest.raises(ValueError, match="mode"):
+        training.Throughput(8, mode="predict")
+
+
+def test_hparams_logger_writes_a_summary(tmp_path):
+    logger = training.HParamsLogger(str(tmp_path), {"lr": 0.005, "model": "dreamnet", "x": None})
+    logger.on_train_begin()
+    tags = read_events(str(tmp_path))
+    if logger.written_with == "text_summary":
+        (text,) = tags["hparams"]
+        text = text.item().decode() if hasattr(text, "item") else text
+        assert "| lr | 0.005 |" in text and "| model | dreamnet |" in text
+    else:
+        assert logger.written_with == "hparams_plugin" and tags
+
+
+def test_every_flag_is_documented():
+    defaults, _ = training.DATASETS["cifar100"]
+    parser = training.build_parser(defaults)
+    flags = {
+        "--backend", "--model", "--blocks", "--chain", "--encoder", "--unfreeze",
+        "--epochs", "--batch-size", "--lr", "--mixed-precision", "--randaugment",
+        "--mixup-alpha", "--data-dir", "--logdir", "--output", "--seed", "--resume",
+        "--overwrite", "--steps-per-epoch", "--fast-dev-run", "--distribute",
+    }
+    documented = {
+        option: action.help
+        for action in parser._actions
+        for option in action.option_strings
+    }
+    assert flags <= set(documented)
+    assert all(documented[f] and len(documented[f]) > 10 for f in flags)
+    args = parser.parse_args([])
+    assert (args.model, args.blocks, args.epochs, args.lr) == ("dreamnet", 3, 30, 0.005)
+    assert (args.beta_1, args.beta_2, args.epsilon) == (0.9, 0.999, 1e-5)
+    assert args.encoder == "hf://facebook/vit-mae-base"
+    assert args.randaugment and args.mixup_alpha > 0
+    assert not parser.parse_args(["--no-randaugment"]).randaugment
+
+
+def test_build_model_follows_the_flags():
+    defaults, _ = training.DATASETS["cifar100"]
+    parser = training.build_parser(defaults)
+    args = parser.parse_args(["--model", "baseline", "--blocks", "2", "--width", "8"])
+    model = training.build_model(args, 10, (32, 32, 3))
+    assert isinstance(model, dreamkeras.ChainClassifier)
+    assert (model.num_blocks, model.stem, model.width) == (2, "cifar", 8)
+    args = parser.parse_args(["--model", "sleepnet", "--blocks", "1", "--width", "8", "--unfreeze"])
+    vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
+    model = training.build_model(args, 10, (64, 64, 3), vit)
+    assert isinstance(model, dreamkeras.SleepNet)
+    assert model.stem == "imagenet" and model.trainable_encoder
