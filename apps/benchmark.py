@@ -31,7 +31,7 @@ def parse_args(argv):
                         help="Input height and width; defaults to the encoder's.")
     parser.add_argument("--chain", default="resnet18", help="resnet18/34/50.")
     parser.add_argument("--width", type=int, default=64, help="Chain base width.")
-    parser.add_argument("--stem", choices=["imagenet", "cifar"], default=None,
+    parser.add_argument("--stem", choices=["auto", "imagenet", "cifar"], default="auto",
                         help="Defaults to cifar below 64 pixels, else imagenet.")
     parser.add_argument("--projection", choices=["grid", "pooled"], default="grid")
     parser.add_argument("--mask-ratio", type=float, default=0.0,
@@ -67,11 +67,9 @@ def main(argv=None):
     image_shape = None
     if args.image_size:
         image_shape = (args.image_size, args.image_size, 3)
-    size = args.image_size or dreamkeras.encoders.encoder_image_shape(args.encoder)[0]
-    stem = args.stem or ("cifar" if size < 64 else "imagenet")
     model = dreamkeras.models.build_vision_classifier(
         args.model, args.encoder, args.num_classes, image_shape=image_shape,
-        num_blocks=args.blocks, chain=args.chain, width=args.width, stem=stem,
+        num_blocks=args.blocks, chain=args.chain, width=args.width, stem=args.stem,
         projection=args.projection, mask_ratio=args.mask_ratio,
         stop_gradient=args.stop_gradient,
     )

@@ -18,6 +18,7 @@ from apps import imagenet
 from apps import tiny_imagenet
 from dreamkeras import data as dk_data
 from dreamkeras import training
+from dreamkeras.utils.precision import unsupported_policy_reason
 from tests.test_data_pipeline import write_fashion_mnist
 from tests.test_data_pipeline import write_image_folder
 from tests.test_training import read_events
@@ -64,7 +65,7 @@ def test_fast_dev_run_end_to_end(tmp_path, capsys):
     assert result["model"] == "DreamNet" and result["num_classes"] == 100
     assert 0.0 <= result["test_accuracy"] <= 1.0
     assert result["epochs_completed"] == 2 and result["optimizer_steps"] == 4
-    assert result["params"]["frozen_encoder"] > 0
+    assert result["params"]["frozen"] > 0
     assert result["params"]["trainable"] + result["params"]["non_trainable"] == result["params"]["total"]
     assert result["flops_per_image"]["total"] > 0
     assert result["reload_check"]["abs_loss_diff"] < 1e-5
@@ -213,6 +214,9 @@ def test_clear_errors_for_bad_inputs(tmp_path, capsys):
     assert ".keras" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cifar100.main(["--model", "resnet"])
+    if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
+        assert cifar100.main(TINY + out + ["--mixed-precision", "mixed_float16"]) == 2
+        assert "use mixed_bfloat16" in capsys.readouterr().err.lower()
 
 
 def _run_app(tmp_path, args, env=None):

@@ -15,7 +15,7 @@ def build_vision_classifier(
     num_blocks=3,
     chain="resnet18",
     width=64,
-    stem="imagenet",
+    stem="auto",
     projection="grid",
     mask_ratio=0.0,
     trainable_encoder=False,
@@ -26,14 +26,17 @@ def build_vision_classifier(
 
     Args:
         model_type: `"sleepnet"`, `"dreamnet"` or `"baseline"`.
-        encoder: str. Name for `dreamkeras.encoders.load_encoder` (SleepNet)
-            or `load_autoencoder` (DreamNet). The baseline uses it only for
-            the default `image_shape`, so that comparisons see the same input.
+        encoder: str or model. Name for `dreamkeras.encoders.load_encoder`
+            (SleepNet) or `load_autoencoder` (DreamNet), or the model already
+            loaded. The baseline uses it only for the default `image_shape`,
+            so that comparisons see the same input.
         num_classes: int. Number of classes.
         image_shape: optional (int, int, int). Model input; defaults to the
             encoder's input size (the paper resizes images to it).
-        num_blocks, chain, width, stem, projection, mask_ratio,
-        trainable_encoder, stop_gradient, dropout: see `SleepNet`/`DreamNet`.
+        stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
+            below 64 pixels, else `"imagenet"`.
+        num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
+        stop_gradient, dropout: see `SleepNet`/`DreamNet`.
 
     Returns:
         A `keras.Model`.
@@ -56,14 +59,34 @@ def build_vision_classifier(
             f"`model_type` must be one of {MODEL_TYPES}. "
             f"Received: model_type={model_type!r}."
         )
+    def loaded(load):
+        return load(encoder) if isinstance(encoder, str) else encoder
+
+    if model_type == "dreamnet":
+        encoder = loaded(load_autoencoder)
+        image_shape = image_shape or tuple(encoder.image_shape)
+    elif model_type == "sleepnet":
+        encoder = loaded(load_encoder)
+        image_shape = image_shape or tuple(encoder.image_shape)
+    elif image_shape is None:
+        image_shape = (
+            encoder_image_shape(encoder)
+            if isinstance(encoder, str)
+            else tuple(encoder.image_shape)
+        )
+    if stem == "auto":
+        stem = "cifar" if min(image_shape[:2]) < 64 else "imagenet"
     common = dict(
         num_classes=num_classes,
+        image_shape=tuple(image_shape),
         num_blocks=num_blocks,
         chain=chain,
         width=width,
         stem=stem,
         dropout=dropout,
     )
+    if model_type == "baseline":
+        return ChainClassifier(**common)
     connected = dict(
         projection=projection,
         mask_ratio=mask_ratio,
@@ -71,12 +94,5 @@ def build_vision_classifier(
         stop_gradient=stop_gradient,
     )
     if model_type == "dreamnet":
-        autoencoder = load_autoencoder(encoder)
-        image_shape = image_shape or autoencoder.image_shape
-        return DreamNet(autoencoder, image_shape=image_shape, **common, **connected)
-    if model_type == "sleepnet":
-        vit = load_encoder(encoder)
-        image_shape = image_shape or tuple(vit.image_shape)
-        return SleepNet(vit, image_shape=image_shape, **common, **connected)
-    image_shape = image_shape or encoder_image_shape(encoder)
-    return ChainClassifier(image_shape=image_shape, **common)
+        return DreamNet(encoder, **common, **connected)
+    return SleepNet(encoder, **common, **connected)

@@ -13,8 +13,7 @@ from dreamkeras.training.callbacks import Throughput as Throughput
 from dreamkeras.training.config import build_parser as build_parser
 from dreamkeras.training.datasets import DATASETS as DATASETS
 from dreamkeras.training.flops import count_flops as count_flops
-from dreamkeras.training.flops import xla_flops as xla_flops
 from dreamkeras.training.trainer import TrainingSetupError as TrainingSetupError
 from dreamkeras.training.trainer import build_model as build_model
-from dreamkeras.training.trainer import parameter_counts as parameter_counts
+from dreamkeras.utils.profiling import parameter_counts as parameter_counts
 from dreamkeras.training.trainer import train as train

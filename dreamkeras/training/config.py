@@ -130,8 +130,13 @@ def build_parser(defaults, prog=None):
     )
     group.add_argument(
         "--mask-ratio", type=float, default=0.0,
-        help="DreamNet: MAE patches masked during training (none at "
-        "inference).",
+        help="Share of the encoder's patches masked during training (none "
+        "at inference); the reference masks 0.75.",
+    )
+    group.add_argument(
+        "--stop-gradient", action="store_true",
+        help="No backward pass through the frozen encoder: faster steps, but "
+        "the adapters before it stop learning (a speed/quality trade-off).",
     )
     group.add_argument(
         "--image-size", type=int, default=None,

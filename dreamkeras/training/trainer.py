@@ -14,13 +14,16 @@ import keras
 import numpy as np
 
 from dreamkeras.data import build_pipeline
+from dreamkeras.models.factory import build_vision_classifier
 from dreamkeras.data import synthetic_dataset
 from dreamkeras.data.pipeline import label_error_from
 from dreamkeras.training.callbacks import EpochRecorder
 from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
 from dreamkeras.training.flops import count_flops
-from dreamkeras.training.flops import xla_flops
+from dreamkeras.utils.profiling import parameter_counts
+from dreamkeras.utils.profiling import xla_flops
+from dreamkeras.utils.precision import unsupported_policy_reason
 
 NOT_A_REAL_RUN = (
     "=" * 72 + "\n"
@@ -114,6 +117,10 @@ def _check_args(args):
             f"--image-size must be at least 8, got {args.image_size}.",
         ),
         (not (args.resume and args.restart), "--resume and --restart exclude each other."),
+        (
+            unsupported_policy_reason(args.mixed_precision) is None,
+            f"--mixed-precision: {unsupported_policy_reason(args.mixed_precision)}",
+        ),
     ]
     for ok, message in checks:
         if not ok:
@@ -203,7 +210,7 @@ def build_model(args, num_classes, image_shape, encoder=None):
     Args:
         args: parsed flags (`--model`, `--blocks`, `--chain`, `--width`,
             `--stem`, `--projection`, `--mask-ratio`, `--unfreeze`,
-            `--dropout`).
+            `--stop-gradient`, `--dropout`).
         num_classes: int. Number of classes.
         image_shape: (int, int, int). Model input shape.
         encoder: the (auto)encoder for sleepnet / dreamnet.
@@ -211,28 +218,13 @@ def build_model(args, num_classes, image_shape, encoder=None):
     Returns:
         A `dreamkeras.models.DreamNet`, `SleepNet` or `ChainClassifier`.
     """
-    from dreamkeras.models import ChainClassifier
-    from dreamkeras.models import DreamNet
-    from dreamkeras.models import SleepNet
-
-    stem = args.stem
-    if stem == "auto":
-        stem = "cifar" if min(image_shape[:2]) < 64 else "imagenet"
-    common = dict(
-        num_classes=num_classes, num_blocks=args.blocks, chain=args.chain,
-        width=args.width, stem=stem, image_shape=image_shape,
+    return build_vision_classifier(
+        args.model, encoder, num_classes, image_shape=image_shape,
+        num_blocks=args.blocks, chain=args.chain, width=args.width,
+        stem=args.stem, projection=args.projection, mask_ratio=args.mask_ratio,
+        trainable_encoder=args.unfreeze,
+        stop_gradient=getattr(args, "stop_gradient", False),
         dropout=args.dropout,
-    )
-    if args.model == "baseline":
-        return ChainClassifier(**common)
-    if args.model == "sleepnet":
-        return SleepNet(
-            encoder, projection=args.projection,
-            trainable_encoder=args.unfreeze, **common,
-        )
-    return DreamNet(
-        encoder, projection=args.projection, mask_ratio=args.mask_ratio,
-        trainable_encoder=args.unfreeze, **common,
     )
 
 
@@ -271,28 +263,6 @@ def _distribution_scope(args):
         f"(tf.distribute.MirroredStrategy), not on {backend}. Use --backend "
         f"jax, or run without --distribute."
     )
-
-
-def _count(weights):
-    return int(sum(math.prod(int(d) for d in w.shape) for w in weights))
-
-
-def parameter_counts(model):
-    """Total, trainable and non-trainable parameters, and the encoder's.
-
-    `frozen_encoder` counts the encoder (or autoencoder) weights that do not
-    train; BatchNorm statistics are non-trainable but not frozen.
-    """
-    counts = {
-        "total": _count(model.weights),
-        "trainable": _count(model.trainable_weights),
-        "non_trainable": _count(model.non_trainable_weights),
-    }
-    encoder = getattr(model, "autoencoder", None) or getattr(model, "encoder", None)
-    if encoder is not None:
-        counts["encoder"] = _count(encoder.weights)
-        counts["frozen_encoder"] = _count(encoder.non_trainable_weights)
-    return counts
 
 
 def _reraise_data_errors(fn, *args, **kwargs):
@@ -500,7 +470,7 @@ def _train(
     timings["count_flops"] = time.perf_counter() - tick
     tick = time.perf_counter()
     # XLA's estimate compiles the model once more: skipped in smoke runs.
-    compiled_flops = None if args.fast_dev_run else xla_flops(model)
+    compiled_flops = None if args.fast_dev_run else xla_flops(model)["forward"]
     timings["xla_flops"] = time.perf_counter() - tick
 
     report = {
@@ -576,8 +546,8 @@ def _print_summary(report, paths):
         f"Parameters: {params['total']:,} total, {params['trainable']:,} "
         f"trainable, {params['non_trainable']:,} non-trainable"
         + (
-            f" ({params['frozen_encoder']:,} in the frozen encoder)"
-            if "frozen_encoder" in params
+            f" ({params['frozen']:,} in the frozen encoder)"
+            if params["frozen"]
             else ""
         ),
         f"FLOPs per image (analytical): {report['flops_per_image']['total']:,}",

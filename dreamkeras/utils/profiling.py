@@ -12,10 +12,18 @@ def parameter_counts(model):
     """Counts a model's scalars: total, trainable, and in its frozen model.
 
     Returns:
-        `{"total", "trainable", "non_trainable", "frozen"}` where `frozen`
-        counts the weights of the model's `encoder` or `autoencoder` that do
-        not train (0 without one) and `non_trainable` also counts state such
-        as BatchNorm statistics.
+        `{"total", "trainable", "non_trainable", "encoder", "frozen"}` where
+        `encoder` counts all weights of the model's `encoder` or
+        `autoencoder` (0 without one), `frozen` those of them that do not
+        train, and `non_trainable` also counts state such as BatchNorm
+        statistics.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> parameter_counts(model)["trainable"]
+    8
     """
 
     def count(variables):
@@ -26,19 +34,21 @@ def parameter_counts(model):
     frozen_model = getattr(model, "encoder", None) or getattr(
         model, "autoencoder", None
     )
-    frozen = 0
+    frozen = encoder = 0
     if frozen_model is not None:
+        encoder = count(frozen_model.weights)
         trainable_ids = {id(v) for v in model.trainable_weights}
         frozen = count(v for v in frozen_model.weights if id(v) not in trainable_ids)
     return {
         "total": total,
         "trainable": trainable,
         "non_trainable": total - trainable,
+        "encoder": encoder,
         "frozen": frozen,
     }
 
 
-def xla_flops(model, images, labels=None, loss=None):
+def xla_flops(model, images=None, labels=None, loss=None):
     """FLOPs of one forward pass (and one train step) from XLA's cost analysis.
 
     The count is read off the compiled graph of the model (a multiply-add
@@ -47,19 +57,28 @@ def xla_flops(model, images, labels=None, loss=None):
 
     Args:
         model: a built `keras.Model`.
-        images: a batch of inputs.
+        images: a batch of inputs; by default one zero image of the
+            model's input shape (FLOPs per image).
         labels: optional batch of targets; with `loss`, also counts the
             gradient computation of one train step.
         loss: optional `keras.losses.Loss`.
 
     Returns:
         `{"forward": float or None, "train_step": float or None}` for the
-        whole batch.
+        whole batch; `None` where XLA gives no estimate.
+
+    Example:
+
+    ```python
+    flops = dreamkeras.utils.profiling.xla_flops(model)["forward"]
+    ```
     """
     if keras.backend.backend() != "jax":
         return {"forward": None, "train_step": None}
     import jax
 
+    if images is None:
+        images = np.zeros((1,) + tuple(model.inputs[0].shape[1:]), "float32")
     trainable = [v.value for v in model.trainable_variables]
     frozen = [v.value for v in model.non_trainable_variables]
 
@@ -71,8 +90,9 @@ def xla_flops(model, images, labels=None, loss=None):
         # The lowered (not compiled) graph: no second compilation needed.
         analysis = jax.jit(fn).lower(*args).cost_analysis()
         if isinstance(analysis, (list, tuple)):
-            analysis = analysis[0]
-        return float(analysis.get("flops", float("nan")))
+            analysis = analysis[0] if analysis else None
+        flops = (analysis or {}).get("flops")
+        return None if flops is None else float(flops)
 
     result = {"forward": cost(forward, trainable, frozen, images), "train_step": None}
     if labels is not None and loss is not None:
