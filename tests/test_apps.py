@@ -228,7 +228,9 @@ def _run_app(tmp_path, args, env=None):
     )
 
 
-@pytest.mark.large
+@pytest.mark.skipif(
+    BACKEND != "jax", reason="a subprocess with its own backend: run once, in the jax pass"
+)
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_fast_dev_run_other_backends(tmp_path, backend):
     result = _run_app(
@@ -242,7 +244,9 @@ def test_fast_dev_run_other_backends(tmp_path, backend):
     assert data["model"] == "DreamNet" and data["epochs_completed"] == 2
 
 
-@pytest.mark.large
+@pytest.mark.skipif(
+    BACKEND != "jax", reason="a subprocess with its own backend: run once, in the jax pass"
+)
 def test_distribute_data_parallel_on_two_cpu_devices(tmp_path):
     result = _run_app(
         tmp_path,
