@@ -136,6 +136,13 @@ def load_text_encoder(args):
     import keras_hub
 
     preset = os.path.expanduser(args.encoder)
+    looks_local = preset.startswith((".", "/", "~")) or os.sep in preset.split("://")[-1]
+    if "://" not in preset and looks_local and not os.path.isdir(preset):
+        raise TrainingSetupError(
+            f"--encoder {args.encoder!r}: no such preset folder. Pass a folder "
+            f"written by save_to_preset, a KerasHub preset name "
+            f"(roberta_base_en) or an hf:// handle."
+        )
     try:
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
     except Exception as error:
