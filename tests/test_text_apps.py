@@ -127,9 +127,17 @@ def test_imdb_lstm_baseline_with_augmentation(tmp_path, preset):
     assert result["dataset"] == "imdb_reviews"
 
 
-def test_text_folder_resume_after_a_kill(tmp_path, preset):
-    """A run killed after its first epoch resumes at the second and finishes."""
+@pytest.mark.saving
+def test_text_folder_resume_after_a_kill_with_empty_and_long_texts(tmp_path, preset):
+    """A run killed after its first epoch resumes at the second and finishes.
+
+    The folder holds an empty text and a 5000-word one: the empty text is
+    just `<s></s>`, the long one is truncated to --max-length, and the
+    saved model classifies both.
+    """
     texts, labels = synthetic_texts(3, 24, seed=1)
+    texts[0] = ""
+    texts[1] = " ".join(["market"] * 5000)
     folder = tmp_path / "texts"
     write_text_folder(folder, texts, labels, ["news", "sport", "tech"])
     argv = TINY + [
@@ -146,43 +154,22 @@ def test_text_folder_resume_after_a_kill(tmp_path, preset):
     assert result["resumed_from_epoch"] == 1 and result["optimizer_steps"] == 4
     assert result["class_names"] == ["news", "sport", "tech"]
     assert result["eval_split"] == "held-out 20%"
+    assert result["train_examples"] + result["eval_examples"] == 24
 
-
-@pytest.mark.saving
-def test_text_folder_with_empty_and_very_long_texts(tmp_path, preset):
-    """Empty texts are just special tokens, long ones truncated: no crash."""
-    texts, labels = synthetic_texts(2, 16, seed=2)
-    texts[0] = ""
-    texts[1] = " ".join(["market"] * 5000)
-    folder = tmp_path / "texts"
-    write_text_folder(folder, texts[:12], labels[:12], ["a", "b"], split="train")
-    write_text_folder(folder, texts[12:], labels[12:], ["a", "b"], split="test")
-    argv = TINY + [
-        "--model", "textcnn", "--encoder", preset, "--data-dir", str(folder),
-    ] + paths(tmp_path)
-    assert text_folder.main(argv) == 0
-    result = report(tmp_path)
-    assert result["eval_split"] == "test" and result["train_examples"] == 12
-
-    # The pipeline: long texts are cut to --max-length, empty ones hold only
-    # <s></s>; a saved model reloads with the same predictions.
-    data = dk_text.load_text_folder(str(folder))
     preprocessor = dk_text.make_preprocessor(keras_hub_tokenizer(preset), MAX_LENGTH)
     ds = dk_text.build_text_pipeline(
-        tf.data.Dataset.from_tensor_slices((["", texts[1]], [0, 1])),
-        preprocessor, 2, batch_size=2, training=False,
+        tf.data.Dataset.from_tensor_slices((texts[:2], labels[:2])),
+        preprocessor, 3, batch_size=2, training=False,
     )
     x, _ = next(iter(ds))
-    assert x["token_ids"].shape == (2, MAX_LENGTH)
-    assert list(np.sum(x["padding_mask"].numpy(), axis=1)) == [2, MAX_LENGTH]
+    assert tuple(x["token_ids"].shape) == (2, MAX_LENGTH)
+    assert list(np.sum(np.asarray(x["padding_mask"]), axis=1)) == [2, MAX_LENGTH]
     model = keras.saving.load_model(tmp_path / "run.keras")
-    batch, _ = next(iter(dk_text.build_text_pipeline(
-        data.eval, preprocessor, 2, batch_size=4, training=False,
-    )))
-    inputs = {k: keras.ops.convert_to_numpy(v) for k, v in batch.items()}
-    best = keras.saving.load_model(tmp_path / "run_best.keras")
-    assert model.predict(inputs, verbose=0).shape == (4, 2)
-    assert best.count_params() == model.count_params()
+    assert isinstance(model, dreamkeras.models.TextCNNClassifier)
+    inputs = {k: np.asarray(v) for k, v in x.items()}
+    probabilities = keras.ops.convert_to_numpy(model.predict(inputs, verbose=0))
+    assert probabilities.shape == (2, 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_yelp5_csv_label_out_of_range(tmp_path, preset, capsys):
