@@ -194,7 +194,7 @@ def test_yelp5_csv_label_out_of_range(tmp_path, preset, capsys):
 
 def test_fast_dev_run_says_it_is_not_real(tmp_path, capsys):
     status = yelp.main(
-        ["--backend", BACKEND, "--fast-dev-run", "--model", "textcnn", "--verbose", "0"]
+        ["--backend", BACKEND, "--fast-dev-run", "--model", "textcnn", "--epochs", "1", "--verbose", "0"]
         + paths(tmp_path)
     )
     assert status == 0

@@ -151,6 +151,8 @@ def save_tiny_preset(directory, tokenizer, masked_lm, sequence_length=32):
     The folder then loads with `keras_hub.models.RobertaBackbone.from_preset`,
     `RobertaMaskedLM.from_preset`, `RobertaTokenizer.from_preset` and
     `RobertaTextClassifierPreprocessor.from_preset`, like a downloaded one.
+    A `RANDOM_WEIGHTS.txt` file marks it (`is_random_preset`), so that the
+    training apps warn that its weights are random.
 
     Args:
         directory: str. Folder to write.

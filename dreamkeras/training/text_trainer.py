@@ -6,7 +6,7 @@ resumption, TensorBoard, JSON report).
 """
 
 import os
-import tempfile
+import shutil
 import time
 
 import keras
@@ -95,19 +95,30 @@ def _check_args(args):
         )
 
 
-def _fast_dev_encoder(args):
-    """Writes a tiny random RoBERTa preset; returns its folder."""
+def _fast_dev_encoder(args, logdir):
+    """Writes a tiny random RoBERTa preset into the run's logdir; returns it."""
     import warnings
 
     from dreamkeras.text import testing
 
-    folder = tempfile.mkdtemp(prefix="dreamkeras_tiny_roberta_")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tokenizer, masked_lm = testing.tiny_roberta(
-            testing.DEMO_WORDS, max_sequence_length=args.max_length, seed=args.seed
+    folder = os.path.join(logdir, "fast_dev_run_random_roberta")
+    if os.path.isdir(folder):
+        shutil.rmtree(folder)
+    # Saved in float32, like a downloaded preset (a tokenizer built under a
+    # mixed global policy would be saved with an invalid dtype).
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer, masked_lm = testing.tiny_roberta(
+                testing.DEMO_WORDS, max_sequence_length=args.max_length, seed=args.seed
+            )
+        testing.save_tiny_preset(
+            folder, tokenizer, masked_lm, sequence_length=args.max_length
         )
-    testing.save_tiny_preset(folder, tokenizer, masked_lm, sequence_length=args.max_length)
+    finally:
+        keras.config.set_dtype_policy(policy)
     return folder
 
 
@@ -212,7 +223,7 @@ def _prepare_texts(args, defaults, load_data, scope, logdir):
     from dreamkeras.text.testing import synthetic_text_dataset
 
     if args.fast_dev_run:
-        args.encoder = _fast_dev_encoder(args)
+        args.encoder = _fast_dev_encoder(args, logdir)
     random_encoder = is_random_preset(args.encoder)
     if random_encoder and not args.fast_dev_run:
         print(RANDOM_ENCODER_WARNING.format(encoder=args.encoder))
