@@ -52,8 +52,9 @@ def load_tfds(
     eval_split="test",
     manual_dir=None,
     cache=True,
+    features=None,
 ):
-    """Loads a TensorFlow Datasets image classification dataset.
+    """Loads a TensorFlow Datasets image (or text) classification dataset.
 
     Args:
         name: str. The tfds name, e.g. `"cifar100"`, `"imagenet2012"`.
@@ -64,9 +65,13 @@ def load_tfds(
         manual_dir: str or None. Directory with manually downloaded archives
             (ImageNet).
         cache: bool. Whether the decoded dataset fits in memory.
+        features: tuple of str or None. Text datasets: the string features
+            joined with a space into the input (e.g. `("title",
+            "description")` for `ag_news_subset`). Default: the dataset's
+            supervised `(input, label)` pair.
 
     Returns:
-        An `ImageDataset`.
+        An `ImageDataset` of `(input, label)` pairs.
 
     Example:
 
@@ -89,7 +94,7 @@ def load_tfds(
             name,
             split=[train_split, eval_split],
             data_dir=data_dir,
-            as_supervised=True,
+            as_supervised=features is None,
             with_info=True,
             shuffle_files=True,
             **kwargs,
@@ -112,6 +117,15 @@ def load_tfds(
             f"({type(error).__name__}: {str(error).splitlines()[0][:300]}). "
             f"{hint}"
         ) from error
+    if features is not None:
+        features = tuple(features)
+
+        def join(example):
+            text = tf.strings.join([example[key] for key in features], separator=" ")
+            return text, example["label"]
+
+        train = train.map(join, num_parallel_calls=tf.data.AUTOTUNE)
+        evaluation = evaluation.map(join, num_parallel_calls=tf.data.AUTOTUNE)
     label = info.features["label"]
     return ImageDataset(
         name=name,

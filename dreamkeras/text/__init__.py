@@ -11,3 +11,8 @@ from dreamkeras.text.data import make_preprocessor as make_preprocessor
 from dreamkeras.text.dreams import decode_dreams as decode_dreams
 from dreamkeras.text.dreams import decode_tokens as decode_tokens
 from dreamkeras.text.dreams import dream_texts as dream_texts
+from dreamkeras.text.sources import TextDataset as TextDataset
+from dreamkeras.text.sources import build_text_pipeline as build_text_pipeline
+from dreamkeras.text.sources import load_text_csv as load_text_csv
+from dreamkeras.text.sources import load_text_folder as load_text_folder
+from dreamkeras.text.sources import load_tfds_text as load_tfds_text

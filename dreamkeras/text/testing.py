@@ -7,12 +7,20 @@ loading can be exercised offline. Their weights are random: a warning says so
 whenever one is built. Never report accuracies obtained with them.
 """
 
+import os
 import warnings
 
 import keras_hub
+import numpy as np
 
 SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 MASK_TOKEN = "<mask>"
+RANDOM_WEIGHTS_MARKER = "RANDOM_WEIGHTS.txt"
+DEMO_WORDS = (
+    "the a cat dog sat ran on under mat sofa news sport game team won lost "
+    "market stock price rose fell film movie good bad great awful food "
+    "tasty science space star planet law court vote world business"
+).split()
 
 
 def _bytes_to_unicode():
@@ -143,6 +151,8 @@ def save_tiny_preset(directory, tokenizer, masked_lm, sequence_length=32):
     The folder then loads with `keras_hub.models.RobertaBackbone.from_preset`,
     `RobertaMaskedLM.from_preset`, `RobertaTokenizer.from_preset` and
     `RobertaTextClassifierPreprocessor.from_preset`, like a downloaded one.
+    A `RANDOM_WEIGHTS.txt` file marks it (`is_random_preset`), so that the
+    training apps warn that its weights are random.
 
     Args:
         directory: str. Folder to write.
@@ -161,4 +171,91 @@ def save_tiny_preset(directory, tokenizer, masked_lm, sequence_length=32):
         masked_lm.save_to_preset(directory)
     finally:
         masked_lm.preprocessor = None
+    with open(os.path.join(directory, RANDOM_WEIGHTS_MARKER), "w") as f:
+        f.write(
+            "This preset was written by dreamkeras.text.testing with RANDOM "
+            "weights (no pretraining). Never report its accuracies as those "
+            "of a pretrained encoder.\n"
+        )
     return directory
+
+
+def is_random_preset(preset):
+    """True for a local preset folder written by `save_tiny_preset`."""
+    return isinstance(preset, str) and os.path.exists(
+        os.path.join(os.path.expanduser(preset), RANDOM_WEIGHTS_MARKER)
+    )
+
+
+def synthetic_texts(num_classes, num_examples, words=DEMO_WORDS, length=12, seed=0):
+    """Generated texts whose class shows in one keyword (smoke tests only).
+
+    Each text is `length` random words of `words`; the word at a random
+    position is replaced by the class's keyword (`words[label]`, so
+    `num_classes <= len(words)`).
+
+    Args:
+        num_classes: int.
+        num_examples: int.
+        words: sequence of str.
+        length: int. Words per text.
+        seed: int.
+
+    Returns:
+        `(texts, labels)`: a list of str and an int64 numpy array.
+
+    Example:
+
+    ```python
+    texts, labels = synthetic_texts(4, 32)
+    ```
+    """
+    if num_classes > len(words):
+        raise ValueError(
+            f"`num_classes={num_classes}` needs at least as many `words` "
+            f"(got {len(words)})."
+        )
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, num_classes, num_examples).astype("int64")
+    texts = []
+    for label in labels:
+        chosen = list(rng.choice(words, length))
+        chosen[rng.integers(0, length)] = words[label]
+        texts.append(" ".join(chosen))
+    return texts, labels
+
+
+def synthetic_text_dataset(name, num_classes, train_examples=32, eval_examples=16, seed=0):
+    """A `TextDataset` of `synthetic_texts` (for `--fast-dev-run`).
+
+    Args:
+        name: str. Dataset name.
+        num_classes: int.
+        train_examples: int.
+        eval_examples: int.
+        seed: int.
+
+    Returns:
+        A `dreamkeras.text.TextDataset` with `synthetic=True`.
+
+    Example:
+
+    ```python
+    data = synthetic_text_dataset("toy", 4)
+    ```
+    """
+    import tensorflow as tf
+
+    from dreamkeras.text.sources import TextDataset
+
+    train = synthetic_texts(num_classes, train_examples, seed=seed)
+    evaluation = synthetic_texts(num_classes, eval_examples, seed=seed + 1)
+    return TextDataset(
+        name=name,
+        train=tf.data.Dataset.from_tensor_slices(train),
+        eval=tf.data.Dataset.from_tensor_slices(evaluation),
+        num_classes=num_classes,
+        train_size=train_examples,
+        eval_size=eval_examples,
+        synthetic=True,
+    )

@@ -7,33 +7,42 @@ import keras
 
 from dreamkeras.data import DataError
 from dreamkeras.training.config import build_parser
+from dreamkeras.training.config import build_text_parser
 from dreamkeras.training.datasets import DATASETS
+from dreamkeras.training.datasets import TEXT_DATASETS
+from dreamkeras.training.trainer import IMAGE_TASK
 from dreamkeras.training.trainer import TrainingSetupError
 from dreamkeras.training.trainer import train
 
 
 def _dataset(name):
-    if name not in DATASETS:
-        raise TrainingSetupError(
-            f"Unknown dataset {name!r}. Known datasets: {sorted(DATASETS)}; "
-            f"for your own images use apps/image_folder.py --data-dir DIR."
-        )
-    return DATASETS[name]
+    """Returns `(defaults, load_data, build_parser, task)` of a dataset."""
+    if name in DATASETS:
+        return DATASETS[name] + (build_parser, IMAGE_TASK)
+    if name in TEXT_DATASETS:
+        from dreamkeras.training.text_trainer import TEXT_TASK
+
+        return TEXT_DATASETS[name] + (build_text_parser, TEXT_TASK)
+    raise TrainingSetupError(
+        f"Unknown dataset {name!r}. Known datasets: "
+        f"{sorted(DATASETS) + sorted(TEXT_DATASETS)}; for your own images use "
+        f"apps/image_folder.py --data-dir DIR, for texts apps/text_folder.py."
+    )
 
 
 def parse_args(dataset, argv=None, prog=None):
     """Parses an app's flags.
 
     Args:
-        dataset: str. A key of `DATASETS`.
+        dataset: str. A key of `DATASETS` or `TEXT_DATASETS`.
         argv: list of str or None (`sys.argv[1:]`).
         prog: str or None. Program name for `--help`.
 
     Returns:
         An `argparse.Namespace`.
     """
-    defaults, _ = _dataset(dataset)
-    return build_parser(defaults, prog=prog).parse_args(argv)
+    defaults, _, parser, _ = _dataset(dataset)
+    return parser(defaults, prog=prog).parse_args(argv)
 
 
 def enable_jax_compilation_cache():
@@ -70,7 +79,8 @@ def run(dataset, argv=None, callbacks=None, prog=None):
 
     Args:
         dataset: str. A key of `DATASETS` (`"cifar100"`, `"tiny_imagenet"`,
-            `"imagenet"`, `"image_folder"`, `"fashion_mnist"`).
+            `"imagenet"`, `"image_folder"`, `"fashion_mnist"`) or of
+            `TEXT_DATASETS` (`"ag_news"`, `"imdb"`, `"yelp"`, `"text_folder"`).
         argv: list of str or None. Command-line flags.
         callbacks: list of extra `keras.callbacks.Callback` for `fit`.
         prog: str or None. Program name for `--help`.
@@ -84,8 +94,8 @@ def run(dataset, argv=None, callbacks=None, prog=None):
     report = dreamkeras.training.run("cifar100", ["--fast-dev-run"])
     ```
     """
-    defaults, load_data = _dataset(dataset)
-    args = build_parser(defaults, prog=prog).parse_args(argv)
+    defaults, load_data, parser, task = _dataset(dataset)
+    args = parser(defaults, prog=prog).parse_args(argv)
     backend = keras.backend.backend()
     if args.backend is not None and args.backend != backend:
         raise TrainingSetupError(
@@ -96,7 +106,7 @@ def run(dataset, argv=None, callbacks=None, prog=None):
         )
     args.backend = backend
     enable_jax_compilation_cache()
-    return train(args, defaults, load_data, callbacks=callbacks)
+    return train(args, defaults, load_data, callbacks=callbacks, task=task)
 
 
 def main(dataset, argv=None, callbacks=None, prog=None):
@@ -107,7 +117,7 @@ def main(dataset, argv=None, callbacks=None, prog=None):
     stack trace.
 
     Args:
-        dataset: str. A key of `DATASETS`.
+        dataset: str. A key of `DATASETS` or `TEXT_DATASETS`.
         argv: list of str or None. Command-line flags.
         callbacks: list of extra `keras.callbacks.Callback` for `fit`.
         prog: str or None. Program name for `--help`.

@@ -1,4 +1,4 @@
-"""Callbacks of the training apps: hyperparameters, throughput, resumption."""
+"""Callbacks of the training apps: hyperparameters, throughput, dream texts."""
 
 import os
 import time
@@ -160,3 +160,59 @@ class EpochRecorder(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.finished.append(int(epoch))
+
+
+def dream_markdown(rows):
+    """A markdown table of `dreamkeras.text.dream_texts` rows."""
+
+    def cell(text):
+        return (text or "(empty)").replace("|", "\\|").replace("\n", " ")
+
+    count = max((len(row["dreams"]) for row in rows), default=0)
+    header = "| original | " + " | ".join(f"dream {m + 1}" for m in range(count)) + " |"
+    rule = "|---" * (count + 1) + "|"
+    lines = [
+        "| " + " | ".join(cell(t) for t in [row["original"], *row["dreams"]]) + " |"
+        for row in rows
+    ]
+    return "\n".join([header, rule, *lines])
+
+
+class DreamTextLogger(keras.callbacks.Callback):
+    """Writes a text DreamNet's decoded dreams to TensorBoard after each epoch.
+
+    Decodes the M reconstructions ("dreams", paper Table 1) of a few texts
+    with `dreamkeras.text.dream_texts` and writes them as a markdown table
+    in a text summary named `dreams` (TensorBoard's Text tab), one step per
+    epoch.
+
+    Args:
+        logdir: str. TensorBoard log directory of the run.
+        texts: list of str. Texts to dream about.
+        preprocessor: the KerasHub text preprocessor of the model's preset.
+
+    Example:
+
+    ```python
+    model.fit(ds, callbacks=[DreamTextLogger("runs/exp1", texts, preprocessor)])
+    ```
+    """
+
+    def __init__(self, logdir, texts, preprocessor):
+        super().__init__()
+        self.logdir = logdir
+        self.texts = list(texts)
+        self.preprocessor = preprocessor
+        self.last_rows = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        from dreamkeras.text import dream_texts
+
+        self.last_rows = dream_texts(self.model, self.texts, self.preprocessor)
+        writer = tf.summary.create_file_writer(os.path.join(self.logdir, "dreams"))
+        with writer.as_default():
+            tf.summary.text("dreams", dream_markdown(self.last_rows), step=epoch)
+        writer.flush()
+        writer.close()

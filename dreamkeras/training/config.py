@@ -10,6 +10,8 @@ import dataclasses
 BACKENDS = ("jax", "tensorflow", "torch")
 MODELS = ("dreamnet", "sleepnet", "baseline")
 PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
+TOKEN_MODES = ("straight_through", "argmax")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,27 +64,7 @@ def build_parser(defaults, prog=None):
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add = parser.add_argument
-
-    group = parser.add_argument_group("backend and hardware")
-    group.add_argument(
-        "--backend", choices=BACKENDS, default=None,
-        help="Keras backend. Set before Keras is imported. Default: the "
-        "KERAS_BACKEND environment variable, else jax.",
-    )
-    group.add_argument(
-        "--mixed-precision", choices=PRECISIONS, default="none",
-        help="Keras dtype policy: mixed_float16 (GPU, with loss scaling) or "
-        "mixed_bfloat16 (CPU/TPU). The classifier head and the loss stay "
-        "float32.",
-    )
-    group.add_argument(
-        "--distribute", action="store_true",
-        help="Data-parallel training over all local devices: "
-        "keras.distribution.DataParallel on jax, "
-        "tf.distribute.MirroredStrategy on tensorflow (not available on "
-        "torch). The batch size must be a multiple of the device count.",
-    )
+    _add_backend_flags(parser)
 
     group = parser.add_argument_group("model")
     group.add_argument(
@@ -146,12 +128,7 @@ def build_parser(defaults, prog=None):
     group.add_argument("--dropout", type=float, default=0.0, help="Dropout before the head.")
 
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=30, help="Training epochs.")
-    group.add_argument("--batch-size", type=int, default=64, help="Global batch size.")
-    group.add_argument("--lr", type=float, default=0.005, help="Adam learning rate.")
-    group.add_argument("--beta-1", type=float, default=0.9, help="Adam beta_1.")
-    group.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2.")
-    group.add_argument("--epsilon", type=float, default=1e-5, help="Adam epsilon.")
+    _add_optimizer_flags(group, epochs=30, batch_size=64, lr=0.005)
     group.add_argument(
         "--randaugment", action=argparse.BooleanOptionalAction, default=True,
         help="RandAugment (2 operations, factor 0.5) on each training image.",
@@ -160,6 +137,191 @@ def build_parser(defaults, prog=None):
         "--mixup-alpha", type=float, default=0.2,
         help="MixUp strength on each training batch; 0 disables MixUp.",
     )
+    _add_run_length_flags(group)
+
+    _add_file_flags(
+        parser, defaults,
+        fast_dev_run_help="Smoke test, NOT a real run: a few steps on "
+        "generated images with a tiny random encoder (mae-tiny-32 / "
+        "vit-tiny-32, width 8), then evaluate, save, reload and write "
+        "TensorBoard logs.",
+    )
+    return parser
+
+
+@dataclasses.dataclass(frozen=True)
+class TextDatasetDefaults:
+    """What a text app's dataset brings to the command line.
+
+    Attributes:
+        name: str. Dataset name (used in default output paths).
+        description: str. One line for `--help`.
+        num_classes: int. Classes of the real dataset (fast-dev-run data).
+        data_dir_help: str. What `--data-dir` means for this dataset.
+        default_data_dir: str or None.
+        add_flags: callable or None. `add_flags(parser)` adds the dataset's
+            own flags (e.g. `--yelp5` of the Yelp app).
+    """
+
+    name: str
+    description: str
+    num_classes: int
+    data_dir_help: str
+    default_data_dir: str = None
+    add_flags: object = None
+
+
+def build_text_parser(defaults, prog=None):
+    """Returns the `argparse.ArgumentParser` of a text app.
+
+    The backend, optimizer, run-length and file flags are those of the image
+    apps (`build_parser`); the model flags are the text networks'.
+
+    Args:
+        defaults: `TextDatasetDefaults` of the app's dataset.
+        prog: str or None. Program name shown by `--help`.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+
+    Example:
+
+    ```python
+    parser = build_text_parser(TextDatasetDefaults("toy", "Toy texts.", 2, "-"))
+    args = parser.parse_args(["--fast-dev-run", "--model", "lstm"])
+    ```
+    """
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            f"{defaults.description} Trains a text DreamNet / SleepNet on a "
+            f"frozen KerasHub encoder (RoBERTa by default), or the LSTM / "
+            f"TextCNN baselines, tokenising with the encoder preset's own "
+            f"tokenizer; reports test accuracy and parameter counts in a "
+            f"JSON file next to the saved .keras model. Rerunning an "
+            f"interrupted command resumes from its last finished epoch."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    _add_backend_flags(parser)
+
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model", choices=TEXT_MODELS, default="dreamnet",
+        help="dreamnet: frozen masked-LM connections plus the dream block; "
+        "sleepnet: frozen encoder connections; lstm: the same LSTM chain "
+        "without connections; textcnn: Kim's TextCNN. The baselines use "
+        "only the encoder preset's tokenizer.",
+    )
+    group.add_argument(
+        "--blocks", type=int, default=3, metavar="M",
+        help="M, the number of LSTM blocks (with a connection each for "
+        "dreamnet / sleepnet, 1 to 4); LSTM layers of --model lstm.",
+    )
+    group.add_argument("--width", type=int, default=128, help="Units of the LSTMs.")
+    group.add_argument(
+        "--block-depth", type=int, default=1,
+        help="LSTMs per block (the paper's ablation uses 2).",
+    )
+    group.add_argument(
+        "--embedding", choices=("encoder", "random"), default="encoder",
+        help="dreamnet / sleepnet: start the chain's token embedding from "
+        "the encoder's (width = the encoder's hidden size), or random.",
+    )
+    group.add_argument(
+        "--embedding-dim", type=int, default=None,
+        help="Width of a random token embedding (default: --width; TextCNN: "
+        "128).",
+    )
+    group.add_argument(
+        "--encoder", default="roberta_base_en",
+        help="KerasHub text encoder preset: a preset name (roberta_base_en), "
+        "an hf:// handle (hf://FacebookAI/roberta-base) or a local preset "
+        "folder (save_to_preset). Its tokenizer tokenises the texts; "
+        "dreamnet loads its masked LM (RobertaMaskedLM), sleepnet its "
+        "backbone.",
+    )
+    group.add_argument(
+        "--token-mode", "--sleep-mode", choices=TOKEN_MODES,
+        default="straight_through",
+        help="How connections turn the hidden sequence into tokens: "
+        "straight_through (argmax forward, softmax gradient: the vocabulary "
+        "projection trains) or argmax (the paper's form; the projection "
+        "cannot train).",
+    )
+    group.add_argument(
+        "--unfreeze", action="store_true",
+        help="Train the encoder too (the paper's ablation: frozen is better).",
+    )
+    group.add_argument(
+        "--max-length", type=int, default=128,
+        help="Tokens per text, special tokens included: longer texts are "
+        "truncated, shorter ones padded. At most the encoder's "
+        "max_sequence_length.",
+    )
+    group.add_argument(
+        "--dropout", type=float, default=None,
+        help="Dropout before the head (default: 0, TextCNN 0.5).",
+    )
+
+    group = parser.add_argument_group("training")
+    _add_optimizer_flags(group, epochs=10, batch_size=32, lr=1e-3)
+    group.add_argument(
+        "--augment", action="store_true",
+        help="The paper's text augmentation: an edited copy of every "
+        "training text (random word swaps, insertions, deletions and "
+        "substitutions of --augment-rate of its words, drawn anew each "
+        "epoch) doubles the training set.",
+    )
+    group.add_argument(
+        "--augment-rate", type=float, default=0.1,
+        help="Share of the words edited by --augment.",
+    )
+    _add_run_length_flags(group)
+    _add_file_flags(
+        parser, defaults,
+        fast_dev_run_help="Smoke test, NOT a real run: a few steps on "
+        "generated texts with a tiny RANDOM RoBERTa preset built on the "
+        "spot (dreamkeras.text.testing), then evaluate, save, reload, "
+        "decode dreams and write TensorBoard logs.",
+    )
+    if defaults.add_flags is not None:
+        defaults.add_flags(parser)
+    return parser
+
+
+def _add_backend_flags(parser):
+    group = parser.add_argument_group("backend and hardware")
+    group.add_argument(
+        "--backend", choices=BACKENDS, default=None,
+        help="Keras backend. Set before Keras is imported. Default: the "
+        "KERAS_BACKEND environment variable, else jax.",
+    )
+    group.add_argument(
+        "--mixed-precision", choices=PRECISIONS, default="none",
+        help="Keras dtype policy: mixed_float16 (GPU, with loss scaling) or "
+        "mixed_bfloat16 (CPU/TPU). The classifier head and the loss stay "
+        "float32.",
+    )
+    group.add_argument(
+        "--distribute", action="store_true",
+        help="Data-parallel training over all local devices: "
+        "keras.distribution.DataParallel on jax, "
+        "tf.distribute.MirroredStrategy on tensorflow (not available on "
+        "torch). The batch size must be a multiple of the device count.",
+    )
+
+
+def _add_optimizer_flags(group, epochs, batch_size, lr):
+    group.add_argument("--epochs", type=int, default=epochs, help="Training epochs.")
+    group.add_argument("--batch-size", type=int, default=batch_size, help="Global batch size.")
+    group.add_argument("--lr", type=float, default=lr, help="Adam learning rate.")
+    group.add_argument("--beta-1", type=float, default=0.9, help="Adam beta_1.")
+    group.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2.")
+    group.add_argument("--epsilon", type=float, default=1e-5, help="Adam epsilon.")
+
+
+def _add_run_length_flags(group):
     group.add_argument("--seed", type=int, default=1337, help="Random seed.")
     group.add_argument(
         "--steps-per-epoch", type=int, default=None,
@@ -171,7 +333,8 @@ def build_parser(defaults, prog=None):
         help="Evaluation batches; default: the whole held-out split.",
     )
     group.add_argument(
-        "--train-subset", type=int, default=None, metavar="N",
+        "--train-subset", "--max-train-examples", type=int, default=None,
+        metavar="N",
         help="Train on the first N training examples only.",
     )
     group.add_argument(
@@ -184,6 +347,8 @@ def build_parser(defaults, prog=None):
         "per epoch.",
     )
 
+
+def _add_file_flags(parser, defaults, fast_dev_run_help):
     group = parser.add_argument_group("data and files")
     group.add_argument(
         "--data-dir", default=defaults.default_data_dir,
@@ -215,9 +380,5 @@ def build_parser(defaults, prog=None):
     )
     group.add_argument(
         "--fast-dev-run", action="store_true",
-        help="Smoke test, NOT a real run: a few steps on generated images "
-        "with a tiny random encoder (mae-tiny-32 / vit-tiny-32, width 8), "
-        "then evaluate, save, reload and write TensorBoard logs.",
+        help=fast_dev_run_help,
     )
-    del add
-    return parser

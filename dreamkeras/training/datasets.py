@@ -1,6 +1,9 @@
 """The datasets the apps know: command-line defaults and loaders."""
 
+import os
+
 from dreamkeras.training.config import DatasetDefaults
+from dreamkeras.training.config import TextDatasetDefaults
 
 
 def _cifar100(args, image_size):
@@ -105,5 +108,111 @@ DATASETS = {
             default_data_dir="/usr/share/datasets/fashion-mnist",
         ),
         _fashion_mnist,
+    ),
+}
+
+
+def _ag_news(args):
+    from dreamkeras.text import load_tfds_text
+
+    return load_tfds_text("ag_news_subset", ("title", "description"), args.data_dir)
+
+
+def _imdb(args):
+    from dreamkeras.text import load_tfds_text
+
+    return load_tfds_text("imdb_reviews", ("text",), args.data_dir)
+
+
+def _yelp(args):
+    from dreamkeras.text import load_text_csv
+    from dreamkeras.text import load_text_folder
+    from dreamkeras.text import load_tfds_text
+
+    if args.yelp5 is None:
+        return load_tfds_text(
+            "yelp_polarity_reviews", ("text",), args.data_dir, cache=False
+        )
+    folder = os.path.expanduser(args.yelp5)
+    if os.path.exists(os.path.join(folder, "train.csv")):
+        data = load_text_csv(folder, num_classes=5, first_label=1, name="yelp_full")
+    else:
+        data = load_text_folder(folder, seed=args.seed)
+        data.name = "yelp_full"
+        if data.num_classes != 5:
+            from dreamkeras.data import DataError
+
+            raise DataError(
+                f"--yelp5 {folder!r} has {data.num_classes} class folders "
+                f"({data.class_names}); Yelp-5 needs 5 (one per star rating)."
+            )
+    data.cache = False
+    return data
+
+
+def _add_yelp_flags(parser):
+    group = parser.add_argument_group("Yelp")
+    group.add_argument(
+        "--yelp5", default=None, metavar="DIR",
+        help="Yelp-5 (review stars, 5 classes) instead of the 2-class tfds "
+        "yelp_polarity_reviews: a folder with train.csv and test.csv in "
+        "the yelp_review_full_csv format (rows `stars,text`, stars 1-5), or "
+        "a text folder with one subfolder per star rating.",
+    )
+
+
+def _text_folder(args):
+    from dreamkeras.text import load_text_folder
+
+    return load_text_folder(args.data_dir, seed=args.seed)
+
+
+TFDS_TEXT_HELP = (
+    "tfds data directory holding a prepared {name} (default: tfds' own, "
+    "~/tensorflow_datasets; downloads when the network allows)."
+)
+
+TEXT_DATASETS = {
+    "ag_news": (
+        TextDatasetDefaults(
+            name="ag_news",
+            description="AG News (tfds `ag_news_subset`, 4 topics; title and "
+            "description joined).",
+            num_classes=4,
+            data_dir_help=TFDS_TEXT_HELP.format(name="ag_news_subset"),
+        ),
+        _ag_news,
+    ),
+    "imdb": (
+        TextDatasetDefaults(
+            name="imdb",
+            description="IMDB movie reviews (tfds `imdb_reviews`, 2 classes).",
+            num_classes=2,
+            data_dir_help=TFDS_TEXT_HELP.format(name="imdb_reviews"),
+        ),
+        _imdb,
+    ),
+    "yelp": (
+        TextDatasetDefaults(
+            name="yelp",
+            description="Yelp reviews: polarity (tfds "
+            "`yelp_polarity_reviews`, 2 classes) or Yelp-5 from --yelp5.",
+            num_classes=2,
+            data_dir_help=TFDS_TEXT_HELP.format(name="yelp_polarity_reviews"),
+            add_flags=_add_yelp_flags,
+        ),
+        _yelp,
+    ),
+    "text_folder": (
+        TextDatasetDefaults(
+            name="text_folder",
+            description="Your own texts: .txt files, one subfolder per class "
+            "(via keras.utils.text_dataset_from_directory).",
+            num_classes=3,
+            data_dir_help="Folder of class subfolders of .txt files, or with "
+            "train/ and test/ (or val/, validation/) folders of class "
+            "subfolders (required). Without split folders 20%% is held out.",
+        ),
+        _text_folder,
     ),
 }

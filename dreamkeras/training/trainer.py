@@ -98,28 +98,12 @@ def _apply_fast_dev_run(args, defaults):
 def _check_args(args):
     checks = [
         (1 <= args.blocks <= 4, f"--blocks must be 1 to 4, got {args.blocks}."),
-        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}."),
-        (args.batch_size >= 2, f"--batch-size must be at least 2, got {args.batch_size}."),
-        (args.lr > 0, f"--lr must be positive, got {args.lr}."),
         (args.width >= 1, f"--width must be positive, got {args.width}."),
         (args.mixup_alpha >= 0, f"--mixup-alpha must be >= 0, got {args.mixup_alpha}."),
         (0 <= args.mask_ratio < 1, f"--mask-ratio must be in [0, 1), got {args.mask_ratio}."),
         (
-            args.steps_per_epoch is None or args.steps_per_epoch >= 1,
-            f"--steps-per-epoch must be positive, got {args.steps_per_epoch}.",
-        ),
-        (
-            args.eval_steps is None or args.eval_steps >= 1,
-            f"--eval-steps must be positive, got {args.eval_steps}.",
-        ),
-        (
             args.image_size is None or args.image_size >= 8,
             f"--image-size must be at least 8, got {args.image_size}.",
-        ),
-        (not (args.resume and args.restart), "--resume and --restart exclude each other."),
-        (
-            unsupported_policy_reason(args.mixed_precision) is None,
-            f"--mixed-precision: {unsupported_policy_reason(args.mixed_precision)}",
         ),
     ]
     for ok, message in checks:
@@ -287,20 +271,107 @@ def _jsonable(value):
     return value
 
 
-def train(args, defaults, load_data, callbacks=None):
+@dataclasses.dataclass
+class PreparedRun:
+    """A compiled model and its input pipelines, ready for the shared `fit`.
+
+    Built by a task's `prepare` (images: `ImageTask`; texts:
+    `dreamkeras.training.text_trainer.TextTask`); `train` then fits,
+    evaluates, saves and reports the same way for every kind of data.
+
+    Attributes:
+        model: compiled `keras.Model`.
+        train_ds: `tf.data.Dataset` of training batches.
+        eval_ds: `tf.data.Dataset` of held-out batches.
+        data: the dataset (`ImageDataset` or `TextDataset`).
+        encoder_name: str or None. The encoder flag, None without encoder.
+        input_description: str. What the model reads (for the log line).
+        unit: str. What one example is, in the throughput keys
+            (`"images"`, `"texts"`).
+        report: dict. Task-specific report entries.
+        callbacks: list of task-specific `keras.callbacks.Callback`.
+        finish: callable or None. `finish(model, report, timings)` adds
+            entries computed after saving (FLOPs, dream texts).
+        hparams: dict. Extra hyperparameters for TensorBoard.
+    """
+
+    model: object
+    train_ds: object
+    eval_ds: object
+    data: object
+    encoder_name: str = None
+    input_description: str = ""
+    unit: str = "images"
+    report: dict = dataclasses.field(default_factory=dict)
+    callbacks: list = dataclasses.field(default_factory=list)
+    finish: object = None
+    hparams: dict = dataclasses.field(default_factory=dict)
+
+
+class ImageTask:
+    """The image classification runs of the vision apps."""
+
+    def apply_fast_dev_run(self, args, defaults):
+        return _apply_fast_dev_run(args, defaults)
+
+    def check_args(self, args):
+        _check_args(args)
+
+    def not_a_real_run(self, args):
+        return NOT_A_REAL_RUN.format(encoder=args.encoder, steps=args.steps_per_epoch)
+
+    def prepare(self, args, defaults, load_data, scope, paths):
+        return _prepare_images(args, defaults, load_data, scope)
+
+
+IMAGE_TASK = ImageTask()
+
+
+def check_common_args(args):
+    """Checks the flags every app shares (`--epochs`, `--batch-size`...)."""
+    checks = [
+        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}."),
+        (args.batch_size >= 2, f"--batch-size must be at least 2, got {args.batch_size}."),
+        (args.lr > 0, f"--lr must be positive, got {args.lr}."),
+        (
+            args.steps_per_epoch is None or args.steps_per_epoch >= 1,
+            f"--steps-per-epoch must be positive, got {args.steps_per_epoch}.",
+        ),
+        (
+            args.eval_steps is None or args.eval_steps >= 1,
+            f"--eval-steps must be positive, got {args.eval_steps}.",
+        ),
+        (not (args.resume and args.restart), "--resume and --restart exclude each other."),
+        (
+            unsupported_policy_reason(args.mixed_precision) is None,
+            f"--mixed-precision: {unsupported_policy_reason(args.mixed_precision)}",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise TrainingSetupError(message)
+
+
+def train(args, defaults, load_data, callbacks=None, task=None):
     """Runs one training run from parsed flags; returns the report dict.
 
     Args:
-        args: `argparse.Namespace` from `config.build_parser`.
-        defaults: `DatasetDefaults` of the dataset.
-        load_data: callable `(args, image_size) -> ImageDataset`.
+        args: `argparse.Namespace` from `config.build_parser` (or
+            `config.build_text_parser` with a text task).
+        defaults: `DatasetDefaults` (or `TextDatasetDefaults`) of the dataset.
+        load_data: callable `(args, image_size) -> ImageDataset` (texts:
+            `(args) -> TextDataset`).
         callbacks: list of extra `keras.callbacks.Callback` for `fit`.
+        task: how to build the model and data: `IMAGE_TASK` (default) or
+            `dreamkeras.training.text_trainer.TEXT_TASK`.
 
     Returns:
         The report dict, also written as JSON next to the saved model.
     """
-    args = _apply_fast_dev_run(args, defaults)
-    _check_args(args)
+    task = task or IMAGE_TASK
+    args = task.apply_fast_dev_run(args, defaults)
+    check_common_args(args)
+    task.check_args(args)
     paths = resolve_paths(args, defaults)
     if os.path.exists(paths.output) and not args.overwrite:
         raise TrainingSetupError(
@@ -316,7 +387,7 @@ def train(args, defaults, load_data, callbacks=None):
             f"Check --logdir, or run without --resume to start afresh."
         )
     if args.fast_dev_run:
-        print(NOT_A_REAL_RUN.format(encoder=args.encoder, steps=args.steps_per_epoch))
+        print(task.not_a_real_run(args))
 
     keras.utils.set_random_seed(args.seed)
     previous_policy = keras.config.dtype_policy()
@@ -325,20 +396,18 @@ def train(args, defaults, load_data, callbacks=None):
         keras.config.set_dtype_policy(args.mixed_precision)
     try:
         scope, num_devices = _distribution_scope(args)
-        return _train(
-            args, defaults, load_data, callbacks or [], paths, resume_epoch,
-            scope, num_devices,
+        started = time.perf_counter()
+        run = task.prepare(args, defaults, load_data, scope, paths)
+        return _fit_and_report(
+            args, run, callbacks or [], paths, resume_epoch, num_devices,
+            started,
         )
     finally:
         keras.config.set_dtype_policy(previous_policy)
         keras.distribution.set_distribution(previous_distribution)
 
 
-def _train(
-    args, defaults, load_data, extra_callbacks, paths, resume_epoch, scope,
-    num_devices,
-):
-    started = time.perf_counter()
+def _prepare_images(args, defaults, load_data, scope):
     encoder = None
     if args.model != "baseline":
         encoder = _load_encoder(args)
@@ -361,11 +430,7 @@ def _train(
     else:
         data = load_data(args, image_shape[:2])
     data = data.take(args.train_subset, args.eval_subset)
-    if data.train_size is not None and data.train_size < args.batch_size:
-        raise TrainingSetupError(
-            f"{data.train_size} training examples is less than one batch "
-            f"(--batch-size {args.batch_size}); lower --batch-size."
-        )
+    check_train_size(data, args)
 
     pipeline_options = dict(
         num_classes=data.num_classes, image_size=image_shape[:2],
@@ -390,18 +455,66 @@ def _train(
                 keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy")
             )
         model.compile(
-            optimizer=keras.optimizers.Adam(
-                learning_rate=args.lr, beta_1=args.beta_1, beta_2=args.beta_2,
-                epsilon=args.epsilon,
-            ),
+            optimizer=adam_from_args(args),
             loss=keras.losses.CategoricalCrossentropy(),
             metrics=metrics,
         )
 
+    def finish(model, report, timings):
+        tick = time.perf_counter()
+        report["flops_per_image"] = count_flops(model)
+        timings["count_flops"] = time.perf_counter() - tick
+        tick = time.perf_counter()
+        # XLA's estimate compiles the model once more: skipped in smoke runs.
+        report["xla_flops_per_image"] = (
+            None if args.fast_dev_run else xla_flops(model)["forward"]
+        )
+        timings["xla_flops"] = time.perf_counter() - tick
+
+    return PreparedRun(
+        model=model,
+        train_ds=train_ds,
+        eval_ds=eval_ds,
+        data=data,
+        encoder_name=args.encoder if encoder is not None else None,
+        input_description=f"images {image_shape}",
+        unit="images",
+        report={
+            "synthetic_data": bool(data.synthetic),
+            "encoder_random_weights": (
+                _is_named_size(args.encoder) if encoder is not None else None
+            ),
+            "image_shape": list(image_shape),
+        },
+        finish=finish,
+    )
+
+
+def check_train_size(data, args):
+    """Refuses a training split smaller than one batch."""
+    if data.train_size is not None and data.train_size < args.batch_size:
+        raise TrainingSetupError(
+            f"{data.train_size} training examples is less than one batch "
+            f"(--batch-size {args.batch_size}); lower --batch-size."
+        )
+
+
+def adam_from_args(args):
+    """The Adam optimizer of `--lr`, `--beta-1`, `--beta-2`, `--epsilon`."""
+    return keras.optimizers.Adam(
+        learning_rate=args.lr, beta_1=args.beta_1, beta_2=args.beta_2,
+        epsilon=args.epsilon,
+    )
+
+
+def _fit_and_report(
+    args, run, extra_callbacks, paths, resume_epoch, num_devices, started
+):
+    model, data = run.model, run.data
     hparams = {
         k: v for k, v in vars(args).items() if k not in ("verbose",)
     }
-    hparams.update(dataset=data.name, num_classes=data.num_classes)
+    hparams.update(dataset=data.name, num_classes=data.num_classes, **run.hparams)
     recorder = EpochRecorder()
     train_speed = Throughput(args.batch_size, mode="train")
     hparams_logger = HParamsLogger(paths.logdir, hparams)
@@ -417,7 +530,7 @@ def _train(
         keras.callbacks.TerminateOnNaN(),
         recorder,
         train_speed,
-    ] + list(extra_callbacks)
+    ] + list(run.callbacks) + list(extra_callbacks)
 
     for folder in (os.path.dirname(paths.output), paths.logdir):
         if folder:
@@ -429,8 +542,8 @@ def _train(
         )
     print(
         f"Training {type(model).__name__} ({args.model}-{args.blocks}, "
-        f"encoder {args.encoder if encoder is not None else 'none'}) on "
-        f"{data.name}: {data.num_classes} classes, images {image_shape}, "
+        f"encoder {run.encoder_name or 'none'}) on "
+        f"{data.name}: {data.num_classes} classes, {run.input_description}, "
         f"backend {keras.backend.backend()}, {num_devices} device(s), "
         f"logs in {paths.logdir}."
     )
@@ -438,10 +551,10 @@ def _train(
     tick = time.perf_counter()
     history = _reraise_data_errors(
         model.fit,
-        train_ds,
+        run.train_ds,
         epochs=args.epochs,
         steps_per_epoch=args.steps_per_epoch,
-        validation_data=eval_ds,
+        validation_data=run.eval_ds,
         validation_steps=args.eval_steps,
         callbacks=fit_callbacks,
         verbose=args.verbose,
@@ -458,36 +571,25 @@ def _train(
     tick = time.perf_counter()
     eval_speed = Throughput(args.batch_size, mode="test")
     results = _reraise_data_errors(
-        model.evaluate, eval_ds, steps=args.eval_steps, return_dict=True,
+        model.evaluate, run.eval_ds, steps=args.eval_steps, return_dict=True,
         callbacks=[eval_speed], verbose=args.verbose,
     )
     timings["evaluate"] = time.perf_counter() - tick
     tick = time.perf_counter()
     model.save(paths.output)
     timings["save"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    flops = count_flops(model)
-    timings["count_flops"] = time.perf_counter() - tick
-    tick = time.perf_counter()
-    # XLA's estimate compiles the model once more: skipped in smoke runs.
-    compiled_flops = None if args.fast_dev_run else xla_flops(model)["forward"]
-    timings["xla_flops"] = time.perf_counter() - tick
 
     report = {
         "fast_dev_run": bool(args.fast_dev_run),
         "not_a_real_run": bool(args.fast_dev_run),
         "dataset": data.name,
-        "synthetic_data": bool(data.synthetic),
         "eval_split": data.eval_split,
         "num_classes": data.num_classes,
         "train_examples": data.train_size,
         "eval_examples": data.eval_size,
         "model": type(model).__name__,
-        "encoder": args.encoder if encoder is not None else None,
-        "encoder_random_weights": (
-            _is_named_size(args.encoder) if encoder is not None else None
-        ),
-        "image_shape": list(image_shape),
+        "encoder": run.encoder_name,
+        **run.report,
         "backend": keras.backend.backend(),
         "devices": num_devices,
         "mixed_precision": args.mixed_precision,
@@ -501,10 +603,8 @@ def _train(
         ),
         "history": history.history,
         "params": parameter_counts(model),
-        "flops_per_image": flops,
-        "xla_flops_per_image": compiled_flops,
-        "train_images_per_second": train_speed.images_per_second,
-        "eval_images_per_second": eval_speed.images_per_second,
+        f"train_{run.unit}_per_second": train_speed.images_per_second,
+        f"eval_{run.unit}_per_second": eval_speed.images_per_second,
         "hparams_written_with": hparams_logger.written_with,
         "saved_model": paths.output,
         "best_model": paths.best if os.path.exists(paths.best) else None,
@@ -514,16 +614,18 @@ def _train(
         "python": sys.version.split()[0],
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    if run.finish is not None:
+        run.finish(model, report, timings)
     if args.fast_dev_run:
         tick = time.perf_counter()
         report["reload_check"] = _reload_check(
-            model, paths.output, eval_ds, args.eval_steps, results
+            model, paths.output, run.eval_ds, args.eval_steps, results
         )
         timings["reload_check"] = time.perf_counter() - tick
     report["seconds"] = timings
     with open(paths.report, "w") as f:
         json.dump(_jsonable(report), f, indent=2)
-    _print_summary(report, paths)
+    _print_summary(report, paths, run.unit)
     return report
 
 
@@ -539,7 +641,7 @@ def _reload_check(model, path, eval_ds, steps, results):
     }
 
 
-def _print_summary(report, paths):
+def _print_summary(report, paths, unit="images"):
     params = report["params"]
     lines = [
         f"Test accuracy ({report['eval_split']}): {report['test_accuracy']:.4f}",
@@ -550,13 +652,16 @@ def _print_summary(report, paths):
             if params["frozen"]
             else ""
         ),
-        f"FLOPs per image (analytical): {report['flops_per_image']['total']:,}",
     ]
-    if report["train_images_per_second"]:
+    if report.get("flops_per_image"):
         lines.append(
-            f"Throughput: {report['train_images_per_second']:.1f} train / "
-            f"{report['eval_images_per_second'] or 0:.1f} eval "
-            f"images per second"
+            f"FLOPs per image (analytical): {report['flops_per_image']['total']:,}"
+        )
+    if report.get(f"train_{unit}_per_second"):
+        lines.append(
+            f"Throughput: {report[f'train_{unit}_per_second']:.1f} train / "
+            f"{report[f'eval_{unit}_per_second'] or 0:.1f} eval "
+            f"{unit} per second"
         )
     lines.append(f"Saved {paths.output} and {paths.report}")
     if report["fast_dev_run"]:

@@ -13,8 +13,8 @@ def parameter_counts(model):
 
     Returns:
         `{"total", "trainable", "non_trainable", "encoder", "frozen"}` where
-        `encoder` counts all weights of the model's `encoder` or
-        `autoencoder` (0 without one), `frozen` those of them that do not
+        `encoder` counts all weights of the model's `autoencoder`,
+        `encoder`, `masked_lm` or `backbone` (0 without one), `frozen` those of them that do not
         train, and `non_trainable` also counts state such as BatchNorm
         statistics.
 
@@ -31,9 +31,10 @@ def parameter_counts(model):
 
     total = count(model.weights)
     trainable = count(model.trainable_weights)
-    frozen_model = getattr(model, "encoder", None) or getattr(
-        model, "autoencoder", None
-    )
+    frozen_model = None
+    for name in ("autoencoder", "encoder", "masked_lm", "backbone"):
+        if frozen_model is None:
+            frozen_model = getattr(model, name, None)
     frozen = encoder = 0
     if frozen_model is not None:
         encoder = count(frozen_model.weights)
