@@ -16,5 +16,10 @@ from dreamkeras.training.flops import count_flops as count_flops
 from dreamkeras.training.flops import xla_flops as xla_flops
 from dreamkeras.training.trainer import TrainingSetupError as TrainingSetupError
 from dreamkeras.training.trainer import build_model as build_model
+from dreamkeras.training.trainer import compile_model as compile_model
+from dreamkeras.training.trainer import load_run_encoder as load_run_encoder
+from dreamkeras.training.trainer import load_training_data as load_training_data
+from dreamkeras.training.trainer import make_pipelines as make_pipelines
 from dreamkeras.training.trainer import parameter_counts as parameter_counts
+from dreamkeras.training.trainer import resolve_image_shape as resolve_image_shape
 from dreamkeras.training.trainer import train as train

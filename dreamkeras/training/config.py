@@ -62,8 +62,53 @@ def build_parser(defaults, prog=None):
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    add = parser.add_argument
+    group = add_backend_flags(parser)
+    group.add_argument(
+        "--distribute", action="store_true",
+        help="Data-parallel training over all local devices: "
+        "keras.distribution.DataParallel on jax, "
+        "tf.distribute.MirroredStrategy on tensorflow (not available on "
+        "torch). The batch size must be a multiple of the device count.",
+    )
 
+    add_model_flags(parser)
+    add_training_flags(parser)
+    group = add_data_flags(parser, defaults)
+    group.add_argument(
+        "--logdir", default=None,
+        help="TensorBoard logs and the resume backup (logdir/backup). "
+        "Default: runs/<dataset>_<model><M>.",
+    )
+    group.add_argument(
+        "--output", default=None,
+        help="Saved model (.keras); the report is written next to it as "
+        ".json and the best epoch's model as _best.keras. Default: "
+        "outputs/<dataset>_<model><M>.keras.",
+    )
+    group.add_argument(
+        "--overwrite", action="store_true",
+        help="Replace an existing output model (refused otherwise).",
+    )
+    group.add_argument(
+        "--resume", action="store_true",
+        help="Require resuming: fail if logdir/backup holds no interrupted "
+        "run. (Without the flag an interrupted run is resumed anyway.)",
+    )
+    group.add_argument(
+        "--restart", action="store_true",
+        help="Delete logdir/backup and start from epoch 0.",
+    )
+    group.add_argument(
+        "--fast-dev-run", action="store_true",
+        help="Smoke test, NOT a real run: a few steps on generated images "
+        "with a tiny random encoder (mae-tiny-32 / vit-tiny-32, width 8), "
+        "then evaluate, save, reload and write TensorBoard logs.",
+    )
+    return parser
+
+
+def add_backend_flags(parser):
+    """Adds `--backend` and `--mixed-precision`; returns their group."""
     group = parser.add_argument_group("backend and hardware")
     group.add_argument(
         "--backend", choices=BACKENDS, default=None,
@@ -76,14 +121,11 @@ def build_parser(defaults, prog=None):
         "mixed_bfloat16 (CPU/TPU). The classifier head and the loss stay "
         "float32.",
     )
-    group.add_argument(
-        "--distribute", action="store_true",
-        help="Data-parallel training over all local devices: "
-        "keras.distribution.DataParallel on jax, "
-        "tf.distribute.MirroredStrategy on tensorflow (not available on "
-        "torch). The batch size must be a multiple of the device count.",
-    )
+    return group
 
+
+def add_model_flags(parser):
+    """Adds the model flags (`--model`, `--blocks`, `--chain`, ...)."""
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model", choices=MODELS, default="dreamnet",
@@ -140,6 +182,11 @@ def build_parser(defaults, prog=None):
     )
     group.add_argument("--dropout", type=float, default=0.0, help="Dropout before the head.")
 
+    return group
+
+
+def add_training_flags(parser):
+    """Adds the optimisation, augmentation and data-size flags."""
     group = parser.add_argument_group("training")
     group.add_argument("--epochs", type=int, default=30, help="Training epochs.")
     group.add_argument("--batch-size", type=int, default=64, help="Global batch size.")
@@ -148,8 +195,17 @@ def build_parser(defaults, prog=None):
     group.add_argument("--beta-2", type=float, default=0.999, help="Adam beta_2.")
     group.add_argument("--epsilon", type=float, default=1e-5, help="Adam epsilon.")
     group.add_argument(
+        "--weight-decay", type=float, default=0.0,
+        help="Decoupled weight decay of Adam (Keras' `weight_decay`); 0 is "
+        "the paper's plain Adam.",
+    )
+    group.add_argument(
         "--randaugment", action=argparse.BooleanOptionalAction, default=True,
-        help="RandAugment (2 operations, factor 0.5) on each training image.",
+        help="RandAugment (2 operations) on each training image.",
+    )
+    group.add_argument(
+        "--randaugment-magnitude", type=float, default=0.5,
+        help="Strength (factor, 0 to 1) of each RandAugment operation.",
     )
     group.add_argument(
         "--mixup-alpha", type=float, default=0.2,
@@ -179,40 +235,14 @@ def build_parser(defaults, prog=None):
         "per epoch.",
     )
 
+    return group
+
+
+def add_data_flags(parser, defaults):
+    """Adds `--data-dir`; returns the "data and files" group."""
     group = parser.add_argument_group("data and files")
     group.add_argument(
         "--data-dir", default=defaults.default_data_dir,
         help=defaults.data_dir_help,
     )
-    group.add_argument(
-        "--logdir", default=None,
-        help="TensorBoard logs and the resume backup (logdir/backup). "
-        "Default: runs/<dataset>_<model><M>.",
-    )
-    group.add_argument(
-        "--output", default=None,
-        help="Saved model (.keras); the report is written next to it as "
-        ".json and the best epoch's model as _best.keras. Default: "
-        "outputs/<dataset>_<model><M>.keras.",
-    )
-    group.add_argument(
-        "--overwrite", action="store_true",
-        help="Replace an existing output model (refused otherwise).",
-    )
-    group.add_argument(
-        "--resume", action="store_true",
-        help="Require resuming: fail if logdir/backup holds no interrupted "
-        "run. (Without the flag an interrupted run is resumed anyway.)",
-    )
-    group.add_argument(
-        "--restart", action="store_true",
-        help="Delete logdir/backup and start from epoch 0.",
-    )
-    group.add_argument(
-        "--fast-dev-run", action="store_true",
-        help="Smoke test, NOT a real run: a few steps on generated images "
-        "with a tiny random encoder (mae-tiny-32 / vit-tiny-32, width 8), "
-        "then evaluate, save, reload and write TensorBoard logs.",
-    )
-    del add
-    return parser
+    return group
