@@ -93,7 +93,8 @@ def _apply_fast_dev_run(args, defaults):
     return args
 
 
-def _check_args(args):
+def check_args(args):
+    """Raises `TrainingSetupError` for out-of-range flag values."""
     checks = [
         (1 <= args.blocks <= 4, f"--blocks must be 1 to 4, got {args.blocks}."),
         (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}."),
@@ -449,7 +450,7 @@ def train(args, defaults, load_data, callbacks=None):
         The report dict, also written as JSON next to the saved model.
     """
     args = _apply_fast_dev_run(args, defaults)
-    _check_args(args)
+    check_args(args)
     paths = resolve_paths(args, defaults)
     if os.path.exists(paths.output) and not args.overwrite:
         raise TrainingSetupError(

@@ -140,7 +140,7 @@ class _TrialLoggingHyperModel(keras_tuner.HyperModel):
         """Settings that are not hyperparameters, logged with every trial."""
         return {}
 
-    def _fit_with_logs(self, hp, model, batch_size, fit, *args, **kwargs):
+    def _fit_with_logs(self, hp, model, images_per_step, fit, *args, **kwargs):
         from dreamkeras.training import HParamsLogger
         from dreamkeras.training import Throughput
         from dreamkeras.training import parameter_counts
@@ -149,7 +149,7 @@ class _TrialLoggingHyperModel(keras_tuner.HyperModel):
         execution = self._execution
         self._execution += 1
         callbacks = list(kwargs.pop("callbacks", None) or [])
-        speed = Throughput(batch_size, mode="train")
+        speed = Throughput(images_per_step, mode="train")
         callbacks.append(speed)
         trial_logdir = None
         if self.logdir:
@@ -168,7 +168,9 @@ class _TrialLoggingHyperModel(keras_tuner.HyperModel):
             "hyperparameters": dict(hp.values),
             "epochs_run": len(history.history.get("loss", [])),
             "seconds": time.perf_counter() - started,
-            "train_images_per_second": speed.images_per_second,
+            "train_images_per_second": (
+                speed.images_per_second if images_per_step else None
+            ),
             "params": parameter_counts(model),
             "history": {
                 k: [float(v) for v in vals] for k, vals in history.history.items()

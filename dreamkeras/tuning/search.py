@@ -225,8 +225,6 @@ def build_search_parser(dataset_defaults=None, prog=None):
 
 def parse_values(specs, search_space):
     """Parses `--values NAME=V1,V2` into {name: [typed values]}."""
-    from dreamkeras.tuning.hypermodels import _declare  # noqa: F401  (names)
-
     kinds = {
         "blocks": int, "chain": str, "projection": str, "lr": float,
         "weight_decay": float, "randaugment_magnitude": float,
@@ -404,12 +402,14 @@ def markdown_table(rows, searched):
     return "\n".join(lines)
 
 
-def run_search(argv=None, prog=None):
+def run_search(argv=None, prog=None, callbacks=None):
     """Parses the flags, runs (or resumes) the search; returns the summary.
 
     Args:
         argv: list of str or None (`sys.argv[1:]`).
         prog: str or None. Program name for `--help`.
+        callbacks: list of extra `keras.callbacks.Callback` for every
+            trial's `fit` (deep-copied per trial by KerasTuner).
 
     Returns:
         dict: the summary also written as `best_trials.json`.
@@ -429,7 +429,7 @@ def run_search(argv=None, prog=None):
     from dreamkeras.training import parameter_counts
     from dreamkeras.training import resolve_image_shape
     from dreamkeras.training.app import enable_jax_compilation_cache
-    from dreamkeras.training.trainer import _check_args
+    from dreamkeras.training.trainer import check_args
 
     args = build_search_parser(prog=prog).parse_args(argv)
     backend = keras.backend.backend()
@@ -446,7 +446,7 @@ def run_search(argv=None, prog=None):
                         ("--num-best", args.num_best)):
         if value < 1:
             raise SearchSetupError(f"{flag} must be at least 1, got {value}.")
-    _check_args(args)
+    check_args(args)
     search_space = _search_space(args.search_space)
     values = parse_values(args.values, search_space)
     defaults, load_data = DATASETS[args.dataset]
@@ -468,6 +468,12 @@ def run_search(argv=None, prog=None):
         "train_subset": args.train_subset,
         "eval_subset": args.eval_subset,
         "validation_split": args.validation_split,
+        "randaugment": args.randaugment,
+        "steps_per_epoch": args.steps_per_epoch,
+        "image_size": args.image_size,
+        "stem": args.stem,
+        "mask_ratio": args.mask_ratio,
+        "dropout": args.dropout,
         "seed": args.seed,
         "executions_per_trial": args.executions_per_trial,
         "fixed": {
@@ -518,7 +524,10 @@ def run_search(argv=None, prog=None):
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=args.patience
     )
-    tuner.search(epochs=args.epochs, callbacks=[early_stopping], verbose=args.verbose)
+    tuner.search(
+        epochs=args.epochs, callbacks=[early_stopping] + list(callbacks or []),
+        verbose=args.verbose,
+    )
     finished = _finished(tuner)
     if not finished:
         raise SearchSetupError(
