@@ -553,6 +553,7 @@ def run_search(argv=None, prog=None, callbacks=None):
         "search_space": list(search_space),
         "values": values,
         "fixed": config["fixed"],
+        "randaugment": args.randaugment,
         "epochs_per_trial": args.epochs,
         "train_examples": search_data.train_size,
         "validation_examples": search_data.eval_size,
@@ -601,7 +602,9 @@ def _note(summary):
         f"{encoder}, {summary['trials_finished']} trials of at most "
         f"{summary['epochs_per_trial']} epoch(s), {summary['train_examples']} "
         f"training / {summary['validation_examples']} validation examples; "
-        f"fixed {summary['fixed']}. Best trial {best['trial_id']}: "
+        f"fixed {summary['fixed']}"
+        f"{'' if summary['randaugment'] else ' (RandAugment off)'}. Best trial "
+        f"{best['trial_id']}: "
         f"val_accuracy {best['val_accuracy']:.4f}, test accuracy "
         f"{best['test_accuracy']:.4f} on {summary['test_examples']} "
         f"{summary['test_split']} examples ({keras.backend.backend()} backend)."
