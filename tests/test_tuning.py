@@ -117,6 +117,14 @@ def test_killed_search_resumes_and_best_model_loads(tmp_path, monkeypatch):
     result = model.evaluate(test_ds, return_dict=True, verbose=0)
     np.testing.assert_allclose(result["accuracy"], best["test_accuracy"], atol=1e-6)
 
+    # --report-only runs no trial and reports the same best trial.
+    monkeypatch.setattr(CountFits, "fits", 0)
+    report = tuning.run_search(
+        _argv(tmp_path, "--max-trials", "3", "--report-only"), callbacks=[CountFits()]
+    )
+    assert CountFits.fits == 0 and report["trials_finished"] == 2
+    assert report["best"]["trial_id"] == best["trial_id"]
+
     # Another command on the same project is refused, with the fix named.
     with pytest.raises(tuning.SearchSetupError, match="--overwrite"):
         tuning.run_search(_argv(tmp_path, "--max-trials", "2", "--width", "16"))

@@ -213,6 +213,11 @@ def build_search_parser(dataset_defaults=None, prog=None):
     group.add_argument(
         "--tuner-seed", type=int, default=1, help="Seed of the search algorithm."
     )
+    group.add_argument(
+        "--report-only", action="store_true",
+        help="Run no trial: write the table and the best model of the "
+        "project's completed trials (e.g. of a search stopped early).",
+    )
     add_backend_flags(parser)
     add_model_flags(parser)
     add_training_flags(parser)
@@ -332,7 +337,7 @@ def _check_project(path, config, overwrite):
 
 
 def trial_rows(tuner, num_trials=None):
-    """The finished trials, best first, as dicts (for the table and JSON).
+    """The completed trials, best first, as dicts (for the table and JSON).
 
     Args:
         tuner: a `keras_tuner.Tuner` after `search`.
@@ -342,7 +347,11 @@ def trial_rows(tuner, num_trials=None):
         list of dict.
     """
     oracle = tuner.oracle
-    trials = oracle.get_best_trials(num_trials or len(oracle.trials))
+    trials = [
+        trial
+        for trial in oracle.get_best_trials(len(oracle.trials))
+        if trial.status == "COMPLETED"
+    ][:num_trials]
     rows = []
     for rank, trial in enumerate(trials, start=1):
         info = {}
@@ -483,6 +492,11 @@ def run_search(argv=None, prog=None, callbacks=None):
         },
     }
     resuming = _check_project(project_dir, config, args.overwrite)
+    if args.report_only and not resuming:
+        raise SearchSetupError(
+            f"--report-only: no search to report in {project_dir!r}. Check "
+            f"--directory / --project-name and the other flags."
+        )
     enable_jax_compilation_cache()
 
     keras.utils.set_random_seed(args.seed)
@@ -524,10 +538,13 @@ def run_search(argv=None, prog=None, callbacks=None):
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_accuracy", mode="max", patience=args.patience
     )
-    tuner.search(
-        epochs=args.epochs, callbacks=[early_stopping] + list(callbacks or []),
-        verbose=args.verbose,
-    )
+    if args.report_only:
+        print("--report-only: no trial runs; reporting the completed trials.")
+    else:
+        tuner.search(
+            epochs=args.epochs, callbacks=[early_stopping] + list(callbacks or []),
+            verbose=args.verbose,
+        )
     finished = _finished(tuner)
     if not finished:
         raise SearchSetupError(
@@ -562,6 +579,11 @@ def run_search(argv=None, prog=None, callbacks=None):
         "trials_finished": finished,
         "trials_finished_before_this_run": finished_before,
         "trials": rows,
+        "trials_not_completed": {
+            trial_id: trial.status
+            for trial_id, trial in tuner.oracle.trials.items()
+            if trial.status != "COMPLETED"
+        },
         "best": {
             "trial_id": rows[0]["trial_id"],
             "hyperparameters": rows[0]["hyperparameters"],
