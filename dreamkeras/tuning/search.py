@@ -229,7 +229,14 @@ def build_search_parser(dataset_defaults=None, prog=None):
 
 
 def parse_values(specs, search_space):
-    """Parses `--values NAME=V1,V2` into {name: [typed values]}."""
+    """Parses `--values NAME=V1,V2` into {name: [typed values]}.
+
+    Example:
+
+    ```python
+    parse_values(["blocks=1,2,3"], ("blocks",))  # {"blocks": [1, 2, 3]}
+    ```
+    """
     kinds = {
         "blocks": int, "chain": str, "projection": str, "lr": float,
         "weight_decay": float, "randaugment_magnitude": float,
@@ -289,6 +296,12 @@ def split_validation(data, fraction):
     Returns:
         `(search_data, test_data)`: an `ImageDataset` whose `eval` split is
         the held-out training examples, and the original one.
+
+    Example:
+
+    ```python
+    search_data, test_data = split_validation(data, 0.1)
+    ```
     """
     import dataclasses
 
@@ -345,6 +358,13 @@ def trial_rows(tuner, num_trials=None):
 
     Returns:
         list of dict.
+
+    Example:
+
+    ```python
+    rows = dreamkeras.tuning.trial_rows(tuner, num_trials=5)
+    rows[0]["hyperparameters"]["blocks"]
+    ```
     """
     oracle = tuner.oracle
     trials = [
@@ -389,7 +409,14 @@ def _format(value):
 
 
 def markdown_table(rows, searched):
-    """A markdown table of `trial_rows`, one column per searched value."""
+    """A markdown table of `trial_rows`, one column per searched value.
+
+    Example:
+
+    ```python
+    print(dreamkeras.tuning.markdown_table(rows, ("blocks", "unfreeze")))
+    ```
+    """
     header = (
         ["rank", "trial"] + list(searched)
         + ["val_accuracy", "epochs", "trainable params", "seconds"]
