@@ -205,7 +205,6 @@ def _image_shape_for_baseline(args):
     )
 
 
-
 def resolve_image_shape(args, encoder=None):
     """The model's input shape: `--image-size`, else the encoder's size.
 
