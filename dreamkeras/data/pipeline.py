@@ -257,6 +257,7 @@ def build_pipeline(
     training,
     channels=3,
     randaugment=True,
+    randaugment_factor=0.5,
     mixup_alpha=0.2,
     cache=True,
     shuffle_buffer=10000,
@@ -285,6 +286,8 @@ def build_pipeline(
         channels: int. Channels the model takes; 1-channel images are
             repeated to 3.
         randaugment: bool. Apply `keras.layers.RandAugment` (training only).
+        randaugment_factor: float in `[0, 1]`. RandAugment's strength
+            (magnitude) of each operation.
         mixup_alpha: float. `keras.layers.MixUp` strength; 0 disables it
             (training only).
         cache: bool. Cache the decoded images in memory (before resizing).
@@ -336,7 +339,10 @@ def build_pipeline(
         ds = ds.repeat()
     if training and randaugment:
         # float32 whatever the global dtype policy (mixed precision is for the model).
-        rand_augment = RandAugment(value_range=(0, 255), seed=seed, dtype="float32")
+        rand_augment = RandAugment(
+            value_range=(0, 255), factor=randaugment_factor, seed=seed,
+            dtype="float32",
+        )
         ds = ds.map(
             lambda image, label: (rand_augment(image), label),
             num_parallel_calls=autotune,

@@ -12,6 +12,26 @@ def _hparam_value(value):
     return str(value)
 
 
+def tensorboard_callback(logdir):
+    """The apps' `keras.callbacks.TensorBoard`: per-epoch scalars, no graph.
+
+    Args:
+        logdir: str. TensorBoard log directory of the run.
+
+    Returns:
+        A `keras.callbacks.TensorBoard`.
+
+    Example:
+
+    ```python
+    model.fit(ds, callbacks=[tensorboard_callback("runs/exp1")])
+    ```
+    """
+    return keras.callbacks.TensorBoard(
+        logdir, write_graph=False, profile_batch=0, update_freq="epoch"
+    )
+
+
 class HParamsLogger(keras.callbacks.Callback):
     """Writes the run's hyperparameters to TensorBoard when training starts.
 

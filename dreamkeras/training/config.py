@@ -64,8 +64,26 @@ def build_parser(defaults, prog=None):
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_backend_flags(parser)
+    group = add_backend_flags(parser)
+    _add_distribute_flag(group)
+    add_model_flags(parser)
+    add_training_flags(parser)
+    _add_file_flags(
+        parser, defaults,
+        fast_dev_run_help="Smoke test, NOT a real run: a few steps on "
+        "generated images with a tiny random encoder (mae-tiny-32 / "
+        "vit-tiny-32, width 8), then evaluate, save, reload and write "
+        "TensorBoard logs.",
+    )
+    return parser
 
+
+def add_model_flags(parser):
+    """Adds the image model flags (`--model`, `--blocks`, `--chain`, ...).
+
+    Returns:
+        The "model" argument group.
+    """
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model", choices=MODELS, default="dreamnet",
@@ -126,27 +144,36 @@ def build_parser(defaults, prog=None):
         "(images are resized to it).",
     )
     group.add_argument("--dropout", type=float, default=0.0, help="Dropout before the head.")
+    return group
 
+
+def add_training_flags(parser):
+    """Adds the optimisation, augmentation and run-length flags of the image apps.
+
+    Returns:
+        The "training" argument group.
+    """
     group = parser.add_argument_group("training")
     _add_optimizer_flags(group, epochs=30, batch_size=64, lr=0.005)
     group.add_argument(
+        "--weight-decay", type=float, default=0.0,
+        help="Decoupled weight decay of Adam (Keras' `weight_decay`); 0 is "
+        "the paper's plain Adam.",
+    )
+    group.add_argument(
         "--randaugment", action=argparse.BooleanOptionalAction, default=True,
-        help="RandAugment (2 operations, factor 0.5) on each training image.",
+        help="RandAugment (2 operations) on each training image.",
+    )
+    group.add_argument(
+        "--randaugment-magnitude", type=float, default=0.5,
+        help="Strength (factor, 0 to 1) of each RandAugment operation.",
     )
     group.add_argument(
         "--mixup-alpha", type=float, default=0.2,
         help="MixUp strength on each training batch; 0 disables MixUp.",
     )
     _add_run_length_flags(group)
-
-    _add_file_flags(
-        parser, defaults,
-        fast_dev_run_help="Smoke test, NOT a real run: a few steps on "
-        "generated images with a tiny random encoder (mae-tiny-32 / "
-        "vit-tiny-32, width 8), then evaluate, save, reload and write "
-        "TensorBoard logs.",
-    )
-    return parser
+    return group
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,7 +230,7 @@ def build_text_parser(defaults, prog=None):
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_backend_flags(parser)
+    _add_distribute_flag(add_backend_flags(parser))
 
     group = parser.add_argument_group("model")
     group.add_argument(
@@ -290,7 +317,8 @@ def build_text_parser(defaults, prog=None):
     return parser
 
 
-def _add_backend_flags(parser):
+def add_backend_flags(parser):
+    """Adds `--backend` and `--mixed-precision`; returns their group."""
     group = parser.add_argument_group("backend and hardware")
     group.add_argument(
         "--backend", choices=BACKENDS, default=None,
@@ -303,6 +331,10 @@ def _add_backend_flags(parser):
         "mixed_bfloat16 (CPU/TPU). The classifier head and the loss stay "
         "float32.",
     )
+    return group
+
+
+def _add_distribute_flag(group):
     group.add_argument(
         "--distribute", action="store_true",
         help="Data-parallel training over all local devices: "

@@ -20,6 +20,7 @@ from dreamkeras.data.pipeline import label_error_from
 from dreamkeras.training.callbacks import EpochRecorder
 from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
+from dreamkeras.training.callbacks import tensorboard_callback
 from dreamkeras.training.flops import count_flops
 from dreamkeras.utils.profiling import parameter_counts
 from dreamkeras.utils.profiling import xla_flops
@@ -95,11 +96,17 @@ def _apply_fast_dev_run(args, defaults):
     return args
 
 
-def _check_args(args):
+def check_args(args):
+    """Raises `TrainingSetupError` for out-of-range flag values."""
     checks = [
         (1 <= args.blocks <= 4, f"--blocks must be 1 to 4, got {args.blocks}."),
         (args.width >= 1, f"--width must be positive, got {args.width}."),
         (args.mixup_alpha >= 0, f"--mixup-alpha must be >= 0, got {args.mixup_alpha}."),
+        (
+            0 <= args.randaugment_magnitude <= 1,
+            f"--randaugment-magnitude must be in [0, 1], got {args.randaugment_magnitude}.",
+        ),
+        (args.weight_decay >= 0, f"--weight-decay must be >= 0, got {args.weight_decay}."),
         (0 <= args.mask_ratio < 1, f"--mask-ratio must be in [0, 1), got {args.mask_ratio}."),
         (
             args.image_size is None or args.image_size >= 8,
@@ -140,7 +147,8 @@ def _backup_epoch(backup_dir):
         return int(json.load(f).get("epoch", -1)) + 1
 
 
-def _load_encoder(args):
+def load_run_encoder(args):
+    """Loads `--encoder` for `--model` (an MAE for dreamnet); clear errors."""
     from dreamkeras.encoders import load_autoencoder
     from dreamkeras.encoders import load_encoder
     from dreamkeras.encoders import named_sizes
@@ -186,6 +194,110 @@ def _image_shape_for_baseline(args):
         f"named sizes. Pass --image-size (e.g. 224 to compare with a "
         f"{args.encoder!r} model)."
     )
+
+
+def resolve_image_shape(args, encoder=None):
+    """The model's input shape: `--image-size`, else the encoder's size.
+
+    Args:
+        args: parsed flags (`--image-size`, `--model`, `--encoder`).
+        encoder: the loaded (auto)encoder, or None for the baseline.
+
+    Returns:
+        (int, int, int).
+    """
+    if encoder is not None:
+        encoder_shape = _encoder_input_shape(encoder)
+    else:
+        encoder_shape = (
+            None if args.image_size else _image_shape_for_baseline(args)
+        )
+    if args.image_size:
+        channels = encoder_shape[2] if encoder_shape else 3
+        return (args.image_size, args.image_size, channels)
+    return tuple(encoder_shape)
+
+
+def load_training_data(args, defaults, load_data, image_shape):
+    """Loads the dataset of a run (generated for `--fast-dev-run`).
+
+    Args:
+        args: parsed flags (`--fast-dev-run`, `--seed`, `--train-subset`,
+            `--eval-subset`, `--batch-size`).
+        defaults: `DatasetDefaults` of the dataset.
+        load_data: callable `(args, image_size) -> ImageDataset`.
+        image_shape: (int, int, int). The model's input shape.
+
+    Returns:
+        An `ImageDataset`, restricted to the requested subsets.
+    """
+    if args.fast_dev_run:
+        data = synthetic_dataset(
+            defaults.name, defaults.num_classes, defaults.native_shape,
+            train_examples=32, eval_examples=16, seed=args.seed,
+        )
+    else:
+        data = load_data(args, image_shape[:2])
+    data = data.take(args.train_subset, args.eval_subset)
+    check_train_size(data, args)
+    return data
+
+
+def make_pipelines(args, data, image_shape):
+    """The training and evaluation `tf.data` pipelines of a run.
+
+    Args:
+        args: parsed flags (`--batch-size`, `--seed`, `--randaugment`,
+            `--randaugment-magnitude`, `--mixup-alpha`, `--steps-per-epoch`,
+            `--distribute`).
+        data: `ImageDataset`.
+        image_shape: (int, int, int). The model's input shape.
+
+    Returns:
+        `(train_ds, eval_ds)`.
+    """
+    pipeline_options = dict(
+        num_classes=data.num_classes, image_size=image_shape[:2],
+        batch_size=args.batch_size, channels=image_shape[2], cache=data.cache,
+        seed=args.seed,
+    )
+    train_ds = build_pipeline(
+        data.train, training=True, randaugment=args.randaugment,
+        randaugment_factor=args.randaugment_magnitude,
+        mixup_alpha=args.mixup_alpha, repeat=args.steps_per_epoch is not None,
+        **pipeline_options,
+    )
+    eval_ds = build_pipeline(
+        data.eval, training=False,
+        drop_remainder=bool(getattr(args, "distribute", False)),
+        **pipeline_options,
+    )
+    return train_ds, eval_ds
+
+
+def compile_model(model, args, num_classes):
+    """Compiles a classifier with the run's Adam, loss and metrics.
+
+    Args:
+        model: a `keras.Model` with a softmax output.
+        args: parsed flags (`--lr`, `--beta-1`, `--beta-2`, `--epsilon`,
+            `--weight-decay`).
+        num_classes: int. Top-5 accuracy is added above 5 classes.
+
+    Returns:
+        `model`, compiled.
+    """
+    metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
+    if num_classes > 5:
+        metrics.append(
+            keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy")
+        )
+    model.compile(
+        optimizer=adam_from_args(args),
+        loss=keras.losses.CategoricalCrossentropy(),
+        metrics=metrics,
+    )
+    return model
 
 
 def build_model(args, num_classes, image_shape, encoder=None):
@@ -315,7 +427,7 @@ class ImageTask:
         return _apply_fast_dev_run(args, defaults)
 
     def check_args(self, args):
-        _check_args(args)
+        check_args(args)
 
     def not_a_real_run(self, args):
         return NOT_A_REAL_RUN.format(encoder=args.encoder, steps=args.steps_per_epoch)
@@ -410,55 +522,14 @@ def train(args, defaults, load_data, callbacks=None, task=None):
 def _prepare_images(args, defaults, load_data, scope):
     encoder = None
     if args.model != "baseline":
-        encoder = _load_encoder(args)
-        encoder_shape = _encoder_input_shape(encoder)
-    else:
-        encoder_shape = (
-            None if args.image_size else _image_shape_for_baseline(args)
-        )
-    if args.image_size:
-        channels = encoder_shape[2] if encoder_shape else 3
-        image_shape = (args.image_size, args.image_size, channels)
-    else:
-        image_shape = encoder_shape
-
-    if args.fast_dev_run:
-        data = synthetic_dataset(
-            defaults.name, defaults.num_classes, defaults.native_shape,
-            train_examples=32, eval_examples=16, seed=args.seed,
-        )
-    else:
-        data = load_data(args, image_shape[:2])
-    data = data.take(args.train_subset, args.eval_subset)
-    check_train_size(data, args)
-
-    pipeline_options = dict(
-        num_classes=data.num_classes, image_size=image_shape[:2],
-        batch_size=args.batch_size, channels=image_shape[2], cache=data.cache,
-        seed=args.seed,
-    )
-    train_ds = build_pipeline(
-        data.train, training=True, randaugment=args.randaugment,
-        mixup_alpha=args.mixup_alpha, repeat=args.steps_per_epoch is not None,
-        **pipeline_options,
-    )
-    eval_ds = build_pipeline(
-        data.eval, training=False, drop_remainder=args.distribute,
-        **pipeline_options,
-    )
+        encoder = load_run_encoder(args)
+    image_shape = resolve_image_shape(args, encoder)
+    data = load_training_data(args, defaults, load_data, image_shape)
+    train_ds, eval_ds = make_pipelines(args, data, image_shape)
 
     with scope:
         model = build_model(args, data.num_classes, image_shape, encoder)
-        metrics = [keras.metrics.CategoricalAccuracy(name="accuracy")]
-        if data.num_classes > 5:
-            metrics.append(
-                keras.metrics.TopKCategoricalAccuracy(k=5, name="top5_accuracy")
-            )
-        model.compile(
-            optimizer=adam_from_args(args),
-            loss=keras.losses.CategoricalCrossentropy(),
-            metrics=metrics,
-        )
+        compile_model(model, args, data.num_classes)
 
     def finish(model, report, timings):
         tick = time.perf_counter()
@@ -500,10 +571,11 @@ def check_train_size(data, args):
 
 
 def adam_from_args(args):
-    """The Adam optimizer of `--lr`, `--beta-1`, `--beta-2`, `--epsilon`."""
+    """The Adam optimizer of `--lr`, `--beta-1`, `--beta-2`, `--epsilon`
+    and `--weight-decay` (decoupled; absent or 0: plain Adam)."""
     return keras.optimizers.Adam(
         learning_rate=args.lr, beta_1=args.beta_1, beta_2=args.beta_2,
-        epsilon=args.epsilon,
+        epsilon=args.epsilon, weight_decay=getattr(args, "weight_decay", 0) or None,
     )
 
 
@@ -520,9 +592,7 @@ def _fit_and_report(
     hparams_logger = HParamsLogger(paths.logdir, hparams)
     fit_callbacks = [
         keras.callbacks.BackupAndRestore(paths.backup, delete_checkpoint=True),
-        keras.callbacks.TensorBoard(
-            paths.logdir, write_graph=False, profile_batch=0, update_freq="epoch"
-        ),
+        tensorboard_callback(paths.logdir),
         hparams_logger,
         keras.callbacks.ModelCheckpoint(
             paths.best, monitor="val_accuracy", mode="max", save_best_only=True
