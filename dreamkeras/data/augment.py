@@ -75,6 +75,11 @@ class RandAugment(keras.layers.RandAugment):
 class _Equalization(keras.layers.Equalization):
     """`keras.layers.Equalization` with a `bincount` histogram in tf.data."""
 
+    def __init__(self, name=None, **kwargs):
+        # The default name from the class name ("_equalization") is not a
+        # valid TensorFlow root name scope.
+        super().__init__(name=name or "fast_equalization", **kwargs)
+
     def _custom_histogram_fixed_width(self, values, value_range, nbins):
         if self.backend.name != "tensorflow":
             return super()._custom_histogram_fixed_width(values, value_range, nbins)
