@@ -18,16 +18,12 @@ from dreamkeras.training.datasets import TEXT_DATASETS as TEXT_DATASETS
 from dreamkeras.training.flops import count_flops as count_flops
 from dreamkeras.training.trainer import TrainingSetupError as TrainingSetupError
 from dreamkeras.training.trainer import build_model as build_model
-<<<<<<< HEAD
-from dreamkeras.utils.profiling import parameter_counts as parameter_counts
-=======
 from dreamkeras.training.trainer import compile_model as compile_model
 from dreamkeras.training.trainer import load_run_encoder as load_run_encoder
 from dreamkeras.training.trainer import load_training_data as load_training_data
 from dreamkeras.training.trainer import make_pipelines as make_pipelines
-from dreamkeras.training.trainer import parameter_counts as parameter_counts
 from dreamkeras.training.trainer import resolve_image_shape as resolve_image_shape
->>>>>>> issue6
+from dreamkeras.utils.profiling import parameter_counts as parameter_counts
 from dreamkeras.training.trainer import train as train
 from dreamkeras.training.text_trainer import TEXT_TASK as TEXT_TASK
 from dreamkeras.training.text_trainer import build_text_model as build_text_model
