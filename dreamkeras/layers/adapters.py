@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
+
 
 def _resize(x, size):
     """Bilinear resize of a `channels_last` map, skipped when already `size`."""
@@ -96,7 +98,7 @@ class TokenGridToFeature(keras.layers.Layer):
             name="projection",
         )
         self.norm = keras.layers.BatchNormalization(
-            dtype=self.dtype_policy, name="norm"
+            momentum=BATCH_NORM_MOMENTUM, dtype=self.dtype_policy, name="norm"
         )
 
     def build(self, input_shape):

@@ -2,6 +2,13 @@
 
 import keras
 
+# Weight of the old value in BatchNorm's moving statistics. Keras defaults to
+# 0.99; we use PyTorch's (and so the reference's) 0.1 update rate: with 0.99
+# the inference statistics lag the quickly changing weights of short runs
+# (measured on Fashion-MNIST, 468 steps: 0.49 test accuracy with 0.99 against
+# 0.79 once the statistics were recomputed).
+BATCH_NORM_MOMENTUM = 0.9
+
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class ResidualBlock(keras.layers.Layer):
@@ -52,6 +59,7 @@ class ResidualBlock(keras.layers.Layer):
 
     def _norm(self, name, zero_init=False):
         return keras.layers.BatchNormalization(
+            momentum=BATCH_NORM_MOMENTUM,
             gamma_initializer="zeros" if zero_init else "ones",
             dtype=self.dtype_policy,
             name=name,

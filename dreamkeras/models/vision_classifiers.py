@@ -4,6 +4,7 @@ import keras
 
 from dreamkeras.layers.connections import DreamConnection
 from dreamkeras.layers.connections import SleepConnection
+from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 from dreamkeras.layers.residual_block import ResidualBlock
 from dreamkeras.models.chain import CHAINS
 from dreamkeras.models.chain import STEMS
@@ -145,7 +146,9 @@ def _stem(x, stem, width, policy, prefix):
             width, 3, padding="same", use_bias=False,
             dtype=policy, name=f"{prefix}_conv",
         )(x)
-    x = keras.layers.BatchNormalization(dtype=policy, name=f"{prefix}_norm")(x)
+    x = keras.layers.BatchNormalization(
+        momentum=BATCH_NORM_MOMENTUM, dtype=policy, name=f"{prefix}_norm"
+    )(x)
     x = keras.layers.ReLU(dtype=policy, name=f"{prefix}_relu")(x)
     if stem == "imagenet":
         x = keras.layers.MaxPooling2D(
