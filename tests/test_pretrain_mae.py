@@ -129,7 +129,7 @@ def test_masked_reconstruction_loss_matches_numpy():
     result = masked_reconstruction_loss(mae, batches, 0.5, seed=7)
 
     noise_rng = np.random.default_rng(7)
-    errors = []
+    errors, reference = [], []
     for images in batches:
         noise = noise_rng.random((3, mae.num_patches), dtype=np.float32)
         latent, ids_restore, mask = mae.encode(images, 0.5, noise=noise)
@@ -144,7 +144,11 @@ def test_masked_reconstruction_loss_matches_numpy():
             target.var(-1, keepdims=True) + 1e-6
         )
         errors.append(((predicted - target) ** 2).mean(-1)[mask])
+        reference.append((target**2).mean(-1)[mask])
     np.testing.assert_allclose(result["loss"], np.concatenate(errors).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        result["patch_mean_loss"], np.concatenate(reference).mean(), rtol=1e-5
+    )
     assert result["images"] == 6 and result["pixel_mse"] is None
     # Same seed, same masks, same figure.
     assert masked_reconstruction_loss(mae, batches, 0.5, seed=7)["loss"] == result["loss"]

@@ -383,7 +383,10 @@ def masked_reconstruction_loss(mae, batches, mask_ratio, seed=0):
         uses `norm_pix_loss`) averaged over masked patches; `"pixel_mse"`,
         the mean squared error in `[0, 1]` pixels on the masked patches when
         the model predicts pixels (`None` with `norm_pix_loss`, whose
-        predictions are per-patch normalised); `"images"`.
+        predictions are per-patch normalised); `"patch_mean_loss"`, the loss
+        of a reference that predicts each masked patch's own mean pixel
+        value (it knows that mean; flat patches cost it nothing);
+        `"images"`.
 
     Example:
 
@@ -396,7 +399,7 @@ def masked_reconstruction_loss(mae, batches, mask_ratio, seed=0):
     from dreamkeras.models.mae.patches import patchify
 
     rng = np.random.default_rng(seed)
-    total, pixel_total, weight, images_seen = 0.0, 0.0, 0.0, 0
+    total, pixel_total, mean_total, weight, images_seen = 0.0, 0.0, 0.0, 0.0, 0
     for images in batches:
         images = ops.convert_to_tensor(np.asarray(images, "float32"))
         batch = int(images.shape[0])
@@ -411,6 +414,11 @@ def masked_reconstruction_loss(mae, batches, mask_ratio, seed=0):
         target = patchify(images, mae.patch_size)
         per_patch = ops.mean(ops.square(ops.cast(patches, "float32") - target), axis=-1)
         pixel_total += float(ops.convert_to_numpy(ops.sum(per_patch * mask)))
+        # Predicting each patch's own mean: its variance, or ~1 when normalised.
+        variance = ops.var(target, axis=-1)
+        if mae.norm_pix_loss:
+            variance = variance / (variance + 1e-6)
+        mean_total += float(ops.convert_to_numpy(ops.sum(variance * mask)))
         weight += masked
         images_seen += batch
     if not weight:
@@ -418,6 +426,7 @@ def masked_reconstruction_loss(mae, batches, mask_ratio, seed=0):
     return {
         "loss": total / weight,
         "pixel_mse": None if mae.norm_pix_loss else pixel_total / weight,
+        "patch_mean_loss": mean_total / weight,
         "images": images_seen,
     }
 
@@ -576,6 +585,7 @@ def pretrain(args, callbacks=None):
             "ratio_trained_to_initial": trained["loss"] / initial["loss"],
             "pixel_mse_trained": trained["pixel_mse"],
             "pixel_mse_initial": initial["pixel_mse"],
+            "patch_mean_reference": trained["patch_mean_loss"],
             "images": trained["images"],
             "mask_seed": args.seed,
             "what": "mean squared error on the masked patches of the held-out "
@@ -608,7 +618,8 @@ def pretrain(args, callbacks=None):
         f"Held-out masked reconstruction loss ({data.eval_split}, "
         f"{trained['images']} images, same masks): trained {loss['trained']:.4f}"
         f" vs initial {loss['initial']:.4f} (ratio "
-        f"{loss['ratio_trained_to_initial']:.3f}).\n"
+        f"{loss['ratio_trained_to_initial']:.3f}); predicting each patch's "
+        f"own mean: {loss['patch_mean_reference']:.4f}.\n"
         f"Saved the preset {output} (load it with --encoder {output}) and "
         f"{report_path}."
     )
