@@ -11,5 +11,6 @@ from dreamkeras.data.sources import load_fashion_mnist as load_fashion_mnist
 from dreamkeras.data.sources import load_image_folder as load_image_folder
 from dreamkeras.data.sources import load_tfds as load_tfds
 from dreamkeras.data.sources import load_tiny_imagenet as load_tiny_imagenet
+from dreamkeras.data.sources import load_unlabelled_images as load_unlabelled_images
 from dreamkeras.data.sources import read_idx as read_idx
 from dreamkeras.data.sources import synthetic_dataset as synthetic_dataset

@@ -408,6 +408,93 @@ def load_image_folder(data_dir, image_size, validation_split=0.2, seed=1337):
     )
 
 
+def load_unlabelled_images(data_dir, image_size, validation_split=0.1, seed=1337):
+    """Loads a folder of images without labels (self-supervised training).
+
+    Every image file under `data_dir` counts, in subfolders too (class
+    folders are allowed and ignored). With `data_dir/train` and `data_dir/val`
+    (or `validation`, `test`) the two folders are the two splits; otherwise
+    `validation_split` of the images is held out. Images are decoded to 3
+    channels and resized by `keras.utils.image_dataset_from_directory`; every
+    label is 0.
+
+    Args:
+        data_dir: str. The folder.
+        image_size: (int, int). Size images are resized to.
+        validation_split: float. Held-out fraction without a split folder.
+        seed: int. Seed of the split.
+
+    Returns:
+        An `ImageDataset` with `num_classes=1`.
+
+    Example:
+
+    ```python
+    data = dreamkeras.data.load_unlabelled_images("~/photos", (32, 32))
+    ```
+    """
+    import keras
+
+    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
+    _require_dir(data_dir, "Image folder")
+    options = dict(
+        labels=None, batch_size=None, image_size=tuple(image_size),
+        verbose=False,
+    )
+    eval_dir = next(
+        (
+            os.path.join(data_dir, name)
+            for name in ("val", "validation", "test")
+            if os.path.isdir(os.path.join(data_dir, name))
+        ),
+        None,
+    )
+    train_dir = os.path.join(data_dir, "train")
+    try:
+        if os.path.isdir(train_dir) and eval_dir:
+            train = keras.utils.image_dataset_from_directory(
+                train_dir, shuffle=True, seed=seed, **options
+            )
+            evaluation = keras.utils.image_dataset_from_directory(
+                eval_dir, shuffle=False, **options
+            )
+            eval_split = os.path.basename(eval_dir)
+        else:
+            train, evaluation = keras.utils.image_dataset_from_directory(
+                data_dir, validation_split=validation_split, subset="both",
+                shuffle=True, seed=seed, **options,
+            )
+            eval_split = "validation"
+    except ValueError as error:
+        raise DataError(
+            f"Image folder {data_dir!r}: {error} Expected image files "
+            f"({', '.join(IMAGE_EXTENSIONS)}), at any depth."
+        ) from error
+
+    def size(ds):
+        return int(ds.cardinality()) if ds.cardinality() > 0 else None
+
+    if not size(train) or not size(evaluation):
+        raise DataError(
+            f"Image folder {data_dir!r}: {size(train) or 0} training and "
+            f"{size(evaluation) or 0} held-out images; both splits need at "
+            f"least one. Add images or change the split."
+        )
+
+    def with_label(image):
+        return image, tf.constant(0, tf.int64)
+
+    return ImageDataset(
+        name="image_folder",
+        train=train.map(with_label),
+        eval=evaluation.map(with_label),
+        num_classes=1,
+        eval_split=eval_split,
+        train_size=size(train),
+        eval_size=size(evaluation),
+    )
+
+
 def synthetic_dataset(
     name, num_classes, image_shape, train_examples=32, eval_examples=16, seed=0
 ):

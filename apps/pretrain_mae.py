@@ -1,0 +1,37 @@
+"""Self-supervised MAE pretraining on unlabelled images; writes a preset folder.
+
+The preset is what SleepNet / DreamNet load as their frozen encoder: pass its
+folder as `--encoder` to the training apps. Fashion-MNIST (28x28 grayscale)
+is repeated to 3 channels and resized (bilinear, antialiased) to the MAE's
+input size, as `apps/fashion_mnist.py` does for the classifiers.
+
+Usage:
+
+    python apps/pretrain_mae.py --dataset fashion_mnist --encoder mae-small-32 \\
+        --epochs 10 --output presets/fmnist_mae
+    python apps/pretrain_mae.py --dataset image_folder --data-dir photos/ \\
+        --encoder mae-tiny-32 --output presets/my_mae
+    python apps/fashion_mnist.py --model dreamnet --encoder presets/fmnist_mae
+
+Run with --help for every flag.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from apps._launcher import select_backend  # noqa: E402
+
+
+def main(argv=None, callbacks=None):
+    """Runs the app; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    select_backend(argv)  # Before Keras is imported.
+    from dreamkeras.training.pretrain import main as pretrain_main
+
+    return pretrain_main(argv, callbacks=callbacks, prog="apps/pretrain_mae.py")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

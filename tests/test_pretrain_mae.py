@@ -1,0 +1,208 @@
+"""apps/pretrain_mae.py: MAE pretraining end to end, resume, presets, errors."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from apps import pretrain_mae
+from dreamkeras import training
+from dreamkeras.encoders import load_autoencoder
+from dreamkeras.encoders import load_encoder
+from dreamkeras.models import DreamNet
+from dreamkeras.models import MAEAutoencoder
+from dreamkeras.training.pretrain import image_pipeline
+from dreamkeras.training.pretrain import masked_reconstruction_loss
+from tests.test_data_pipeline import write_fashion_mnist
+
+BACKEND = keras.backend.backend()
+TINY = [
+    "--backend", BACKEND, "--encoder", "mae-tiny-32", "--batch-size", "4",
+    "--steps-per-epoch", "2", "--verbose", "0", "--seed", "3",
+]
+
+
+def paths(tmp_path, name="mae"):
+    return ["--output", str(tmp_path / name), "--logdir", str(tmp_path / f"{name}_logs")]
+
+
+def read_report(tmp_path, name="mae"):
+    with open(tmp_path / f"{name}.json") as f:
+        return json.load(f)
+
+
+def write_unlabelled_folder(root, n=10, size=20):
+    """Flat folder of PNGs (no class folders): bright squares on dark."""
+    from PIL import Image
+
+    os.makedirs(root)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        pixels = np.full((size, size, 3), 20, np.uint8)
+        y, x = rng.integers(0, size // 2, 2)
+        pixels[y : y + size // 2, x : x + size // 2] = 230
+        Image.fromarray(pixels).save(os.path.join(root, f"{i}.png"))
+
+
+class KeepModel(keras.callbacks.Callback):
+    """Keeps the trained model to compare it with its saved preset."""
+
+    def on_train_end(self, logs=None):
+        self.trained = self.model
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Simulates a killed run: raises at the end of an epoch."""
+
+    def __init__(self, after_epoch):
+        super().__init__()
+        self.after_epoch = after_epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.after_epoch:
+            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
+
+
+def test_pretrain_on_an_image_folder_writes_a_loadable_preset(tmp_path, capsys):
+    write_unlabelled_folder(str(tmp_path / "images"))
+    keep = KeepModel()
+    argv = TINY + [
+        "--dataset", "image_folder", "--data-dir", str(tmp_path / "images"),
+        "--epochs", "1",
+    ] + paths(tmp_path)
+    assert pretrain_mae.main(argv, callbacks=[keep]) == 0
+    assert "trained" in capsys.readouterr().out
+    report = read_report(tmp_path)
+    # 10 images, 10% held out by image_dataset_from_directory.
+    assert report["train_images"] == 9 and report["heldout_masked_loss"]["images"] == 1
+    assert report["optimizer_steps"] == 2 and report["epochs_completed"] == 1
+    assert report["image_shape"] == [32, 32, 3] and report["mask_ratio"] == 0.75
+    assert os.listdir(tmp_path / "mae_logs" / "train")  # TensorBoard events.
+
+    reloaded = load_autoencoder(str(tmp_path / "mae"))
+    assert isinstance(reloaded, MAEAutoencoder)
+    assert reloaded.mask_ratio == 0.75 and reloaded.norm_pix_loss
+    images = np.random.default_rng(1).random((2, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(reloaded.reconstruct(images)),
+        keras.ops.convert_to_numpy(keep.trained.reconstruct(images)),
+        atol=1e-6,
+    )
+    # The held-out figure of the report is the reloaded model's too.
+    data = training.pretrain.load_images(
+        training.pretrain.build_parser().parse_args(
+            ["--dataset", "image_folder", "--data-dir", str(tmp_path / "images"),
+             "--seed", "3"]
+        ),
+        (32, 32),
+    )
+    heldout = image_pipeline(data.eval, (32, 32, 3), batch_size=4, training=False)
+    again = masked_reconstruction_loss(
+        reloaded, heldout.as_numpy_iterator(), 0.75, seed=3
+    )
+    np.testing.assert_allclose(
+        again["loss"], report["heldout_masked_loss"]["trained"], rtol=1e-5
+    )
+
+    # SleepNet / DreamNet take it as their frozen encoder.
+    assert load_encoder(str(tmp_path / "mae")).count_params() == (
+        reloaded.encoder.count_params()
+    )
+    model = DreamNet(
+        reloaded, num_classes=3, num_blocks=1, width=8, image_shape=(32, 32, 3)
+    )
+    assert tuple(model(images).shape) == (2, 3)
+
+
+def numpy_patches(images, patch):
+    n, h, w, c = images.shape
+    x = images.reshape(n, h // patch, patch, w // patch, patch, c)
+    return x.transpose(0, 1, 3, 2, 4, 5).reshape(n, (h // patch) * (w // patch), -1)
+
+
+def test_masked_reconstruction_loss_matches_numpy():
+    mae = load_autoencoder("mae-tiny-32", mask_ratio=0.5)
+    rng = np.random.default_rng(0)
+    batches = [rng.random((3, 32, 32, 3)).astype("float32") for _ in range(2)]
+    result = masked_reconstruction_loss(mae, batches, 0.5, seed=7)
+
+    noise_rng = np.random.default_rng(7)
+    errors, reference = [], []
+    for images in batches:
+        noise = noise_rng.random((3, mae.num_patches), dtype=np.float32)
+        latent, ids_restore, mask = mae.encode(images, 0.5, noise=noise)
+        predicted = keras.ops.convert_to_numpy(mae.decoder(latent, ids_restore))
+        mask = keras.ops.convert_to_numpy(mask).astype(bool)
+        # Masked: the half of the patches with the highest noise.
+        np.testing.assert_array_equal(
+            mask, noise >= np.sort(noise, axis=1)[:, [mae.num_patches // 2]]
+        )
+        target = numpy_patches(images, 8)
+        target = (target - target.mean(-1, keepdims=True)) / np.sqrt(
+            target.var(-1, keepdims=True) + 1e-6
+        )
+        errors.append(((predicted - target) ** 2).mean(-1)[mask])
+        reference.append((target**2).mean(-1)[mask])
+    np.testing.assert_allclose(result["loss"], np.concatenate(errors).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        result["patch_mean_loss"], np.concatenate(reference).mean(), rtol=1e-5
+    )
+    assert result["images"] == 6 and result["pixel_mse"] is None
+    # Same seed, same masks, same figure.
+    assert masked_reconstruction_loss(mae, batches, 0.5, seed=7)["loss"] == result["loss"]
+
+
+def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
+    write_fashion_mnist(str(tmp_path / "fm"), n_train=16, n_test=4)
+    argv = TINY + [
+        "--data-dir", str(tmp_path / "fm"), "--epochs", "3", "--no-flip",
+    ] + paths(tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain_mae.main(argv, callbacks=[Interrupt(after_epoch=1)])
+    backup = tmp_path / "mae_logs" / "backup"
+    assert (backup / "training_metadata.json").exists()
+    assert not (tmp_path / "mae").exists()
+
+    recorder = training.EpochRecorder()
+    assert pretrain_mae.main(argv + ["--resume"], callbacks=[recorder]) == 0
+    assert recorder.started == [2]
+    report = read_report(tmp_path)
+    assert report["resumed_from_epoch"] == 2 and report["epochs_completed"] == 1
+    # The optimizer state came back too: 3 epochs of 2 steps in all.
+    assert report["optimizer_steps"] == 6
+    # Grayscale 28x28 went in as 32x32x3.
+    assert report["image_shape"] == [32, 32, 3] and report["eval_split"] == "test"
+    assert not backup.exists()
+    assert load_autoencoder(str(tmp_path / "mae")).image_shape == (32, 32, 3)
+
+
+def test_existing_output_is_not_overwritten(tmp_path, capsys):
+    (tmp_path / "mae").mkdir()
+    (tmp_path / "mae" / "keep.txt").write_text("precious")
+    argv = TINY + ["--data-dir", str(tmp_path / "none")] + paths(tmp_path)
+    assert pretrain_mae.main(argv) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "mae" / "keep.txt").read_text() == "precious"
+
+
+def test_clear_errors_for_bad_inputs(tmp_path, capsys):
+    out = paths(tmp_path)
+    missing = str(tmp_path / "nope")
+    assert pretrain_mae.main(TINY + out + ["--data-dir", missing]) == 2
+    err = capsys.readouterr().err
+    assert "Fashion-MNIST" in err and "does not exist" in err
+    assert pretrain_mae.main(TINY + out + ["--dataset", "image_folder"]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    assert pretrain_mae.main(TINY + out + ["--image-size", "36"]) == 2
+    err = capsys.readouterr().err
+    assert "8x8 patches" in err and "36x36" in err and "multiple of 8" in err
+    assert pretrain_mae.main(TINY + out + ["--encoder", missing]) == 2
+    err = capsys.readouterr().err
+    assert "--encoder" in err and "nope" in err
+    assert pretrain_mae.main(TINY + out + ["--mask-ratio", "0"]) == 2
+    assert "--mask-ratio" in capsys.readouterr().err
+    assert pretrain_mae.main(TINY + out + ["--resume"]) == 2
+    assert "no interrupted run" in capsys.readouterr().err
+    assert not (tmp_path / "mae").exists()
