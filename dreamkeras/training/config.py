@@ -386,21 +386,38 @@ def _add_file_flags(parser, defaults, fast_dev_run_help):
         "--data-dir", default=defaults.default_data_dir,
         help=defaults.data_dir_help,
     )
+    add_output_flags(
+        group,
+        output_help="Saved model (.keras); the report is written next to it "
+        "as .json and the best epoch's model as _best.keras. Default: "
+        "outputs/<dataset>_<model><M>.keras.",
+        logdir_default="runs/<dataset>_<model><M>",
+        overwrite_help="Replace an existing output model (refused otherwise).",
+        fast_dev_run_help=fast_dev_run_help,
+    )
+
+
+def add_output_flags(group, output_help, logdir_default, overwrite_help, fast_dev_run_help):
+    """Adds the run's file and restart flags to an argument group.
+
+    `--output`, `--logdir` (TensorBoard and the `BackupAndRestore` backup),
+    `--overwrite`, `--resume`, `--restart` and `--fast-dev-run`: the same
+    for the training apps and the pretraining app.
+
+    Args:
+        group: an `argparse` argument group.
+        output_help: str. What `--output` writes.
+        logdir_default: str. The default log folder, for `--help`.
+        overwrite_help: str. What `--overwrite` replaces.
+        fast_dev_run_help: str. What the smoke test does.
+    """
     group.add_argument(
         "--logdir", default=None,
         help="TensorBoard logs and the resume backup (logdir/backup). "
-        "Default: runs/<dataset>_<model><M>.",
+        f"Default: {logdir_default}.",
     )
-    group.add_argument(
-        "--output", default=None,
-        help="Saved model (.keras); the report is written next to it as "
-        ".json and the best epoch's model as _best.keras. Default: "
-        "outputs/<dataset>_<model><M>.keras.",
-    )
-    group.add_argument(
-        "--overwrite", action="store_true",
-        help="Replace an existing output model (refused otherwise).",
-    )
+    group.add_argument("--output", default=None, help=output_help)
+    group.add_argument("--overwrite", action="store_true", help=overwrite_help)
     group.add_argument(
         "--resume", action="store_true",
         help="Require resuming: fail if logdir/backup holds no interrupted "
@@ -410,7 +427,4 @@ def _add_file_flags(parser, defaults, fast_dev_run_help):
         "--restart", action="store_true",
         help="Delete logdir/backup and start from epoch 0.",
     )
-    group.add_argument(
-        "--fast-dev-run", action="store_true",
-        help=fast_dev_run_help,
-    )
+    group.add_argument("--fast-dev-run", action="store_true", help=fast_dev_run_help)

@@ -26,6 +26,7 @@ from dreamkeras.data import synthetic_dataset
 from dreamkeras.training.callbacks import EpochRecorder
 from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
+from dreamkeras.training.config import add_output_flags
 from dreamkeras.training.trainer import TrainingSetupError
 from dreamkeras.training.trainer import _backup_epoch
 from dreamkeras.training.trainer import _jsonable
@@ -154,35 +155,15 @@ def build_parser(prog=None):
         "per epoch.",
     )
 
-    group = parser.add_argument_group("files")
-    group.add_argument(
-        "--output", default=None,
-        help="Preset folder to write (refused if it exists, unless "
+    add_output_flags(
+        parser.add_argument_group("files"),
+        output_help="Preset folder to write (refused if it exists, unless "
         "--overwrite). The report is written next to it as <output>.json. "
         "Default: outputs/mae_<dataset>.",
-    )
-    group.add_argument(
-        "--logdir", default=None,
-        help="TensorBoard logs and the resume backup (logdir/backup). "
-        "Default: runs/pretrain_mae_<dataset>.",
-    )
-    group.add_argument(
-        "--overwrite", action="store_true",
-        help="Replace an existing output preset folder.",
-    )
-    group.add_argument(
-        "--resume", action="store_true",
-        help="Require resuming: fail if logdir/backup holds no interrupted "
-        "run. (Without the flag an interrupted run is resumed anyway.)",
-    )
-    group.add_argument(
-        "--restart", action="store_true",
-        help="Delete logdir/backup and start from epoch 0.",
-    )
-    group.add_argument(
-        "--fast-dev-run", action="store_true",
-        help="Smoke test, NOT a real run: mae-tiny-32 on generated images, "
-        "2 epochs of 2 steps, then measure, save and reload.",
+        logdir_default="runs/pretrain_mae_<dataset>",
+        overwrite_help="Replace an existing output preset folder.",
+        fast_dev_run_help="Smoke test, NOT a real run: mae-tiny-32 on "
+        "generated images, 2 epochs of 2 steps, then measure, save and reload.",
     )
     return parser
 

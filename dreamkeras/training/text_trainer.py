@@ -16,6 +16,7 @@ from dreamkeras.training.callbacks import dream_markdown
 from dreamkeras.training.trainer import PreparedRun
 from dreamkeras.training.trainer import TrainingSetupError
 from dreamkeras.training.trainer import adam_from_args
+from dreamkeras.training.trainer import apply_fast_dev_run_settings
 from dreamkeras.training.trainer import check_train_size
 
 NOT_A_REAL_RUN = (
@@ -36,24 +37,10 @@ DREAM_SAMPLES = 3
 def _apply_fast_dev_run(args, defaults):
     if not args.fast_dev_run:
         return args
-    args.encoder = None  # a tiny random preset, written in `prepare`
-    args.width = 8
-    args.embedding_dim = None
-    args.max_length = 16
-    args.epochs = min(args.epochs, 2)
-    args.steps_per_epoch = 2
-    args.eval_steps = 2
-    args.batch_size = 8
-    args.train_subset = None
-    args.eval_subset = None
-    tag = f"fast_dev_run_{defaults.name}_{args.model}"
-    if args.output is None:
-        args.output = os.path.join("outputs", f"{tag}.keras")
-        args.overwrite = True
-    if args.logdir is None:
-        args.logdir = os.path.join("runs", tag)
-        args.restart = True
-    return args
+    # encoder None: a tiny random preset, written in `prepare`.
+    return apply_fast_dev_run_settings(
+        args, defaults, encoder=None, width=8, embedding_dim=None, max_length=16,
+    )
 
 
 def _check_args(args):
