@@ -257,3 +257,27 @@ def test_text_backbone_is_rejected():
     )
     with pytest.raises(ValueError, match="image backbone"):
         dreamkeras.SleepConnection(roberta)
+
+
+def test_residual_block_strided_shortcut_matches_a_strided_1x1_convolution():
+    # The shortcut subsamples, then convolves (TF's oneDNN strided 1x1
+    # convolution crashes in its backward pass on some CPUs); it must equal
+    # Keras' strided 1x1 convolution, also on odd sizes.
+    images = np.random.default_rng(3).random((2, 9, 9, 4)).astype("float32")
+    block = dreamkeras.layers.ResidualBlock(8, strides=2)
+    out = block(images)
+    assert tuple(out.shape) == (2, 5, 5, 8) == block.compute_output_shape((2, 9, 9, 4))
+    reference = keras.layers.Conv2D(8, 1, strides=2, padding="same", use_bias=False)
+    reference.build((2, 9, 9, 4))
+    reference.kernel.assign(block.shortcut.kernel)
+    np.testing.assert_allclose(
+        to_numpy(block.shortcut(images[:, ::2, ::2, :])),
+        to_numpy(reference(images)),
+        atol=1e-6,
+    )
+    # Gradients reach the shortcut kernel.
+    model = keras.Sequential([keras.Input((9, 9, 4)), block, keras.layers.GlobalAveragePooling2D()])
+    model.compile(optimizer="sgd", loss="mse")
+    before = to_numpy(block.shortcut.kernel).copy()
+    model.fit(images, np.ones((2, 8), "float32"), epochs=1, verbose=0)
+    assert not np.allclose(before, to_numpy(block.shortcut.kernel))

@@ -84,10 +84,21 @@ class ResidualBlock(keras.layers.Layer):
             self.norms.append(norm)
         self.shortcut = None
         if self.strides != 1 or input_shape[-1] != self.output_channels:
-            self.shortcut = self._conv(self.output_channels, 1, self.strides, "shortcut")
-            self.shortcut.build(input_shape)
+            # A strided 1x1 convolution is subsampling + a 1x1 convolution;
+            # done in that order because TensorFlow 2.21's oneDNN kernels
+            # corrupt memory in the backward pass of strided 1x1 convolutions
+            # on some CPUs (AVX-512/AMX), killing the process.
+            self.shortcut = self._conv(self.output_channels, 1, 1, "shortcut")
+            self.shortcut.build(self._subsample_shape(input_shape))
             self.shortcut_norm = self._norm("shortcut_norm")
             self.shortcut_norm.build(shape)
+
+    def _subsample_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        if self.strides > 1:
+            height = None if height is None else -(-height // self.strides)
+            width = None if width is None else -(-width // self.strides)
+        return (batch, height, width, channels)
 
     def call(self, inputs, training=None):
         x = inputs
@@ -97,15 +108,14 @@ class ResidualBlock(keras.layers.Layer):
                 x = keras.activations.relu(x)
         shortcut = inputs
         if self.shortcut is not None:
-            shortcut = self.shortcut_norm(self.shortcut(inputs), training=training)
+            if self.strides > 1:
+                shortcut = shortcut[:, :: self.strides, :: self.strides, :]
+            shortcut = self.shortcut_norm(self.shortcut(shortcut), training=training)
         return keras.activations.relu(x + shortcut)
 
     def compute_output_shape(self, input_shape):
-        height, width = input_shape[1:3]
-        if self.strides > 1:
-            height = None if height is None else -(-height // self.strides)
-            width = None if width is None else -(-width // self.strides)
-        return (input_shape[0], height, width, self.output_channels)
+        batch, height, width, _ = self._subsample_shape(input_shape)
+        return (batch, height, width, self.output_channels)
 
     def get_config(self):
         config = super().get_config()
