@@ -210,22 +210,31 @@ def from_arrays(
     )
 
 
+def checked_label(label, num_classes):
+    """Returns `label` as int64, asserting in the graph that it is in range.
+
+    The assertion's message carries `LABEL_ERROR_MARKER`, so the training
+    apps turn it into a `DataError`.
+    """
+    label = tf.cast(label, tf.int64)
+    in_range = tf.logical_and(label >= 0, label < num_classes)
+    assert_op = tf.debugging.Assert(
+        in_range,
+        [
+            f"{LABEL_ERROR_MARKER}: labels must be in [0, {num_classes}) "
+            f"for {num_classes} classes; found label",
+            label,
+        ],
+    )
+    with tf.control_dependencies([assert_op]):
+        return tf.identity(label)
+
+
 def _checked_example(num_classes, target_channels):
     """Returns a map function: label check, dtype and channel conversion."""
 
     def check(image, label):
-        label = tf.cast(label, tf.int64)
-        in_range = tf.logical_and(label >= 0, label < num_classes)
-        assert_op = tf.debugging.Assert(
-            in_range,
-            [
-                f"{LABEL_ERROR_MARKER}: labels must be in [0, {num_classes}) "
-                f"for {num_classes} classes; found label",
-                label,
-            ],
-        )
-        with tf.control_dependencies([assert_op]):
-            label = tf.identity(label)
+        label = checked_label(label, num_classes)
         image = tf.cast(image, tf.float32)
         if image.shape.rank == 2:
             image = image[..., None]

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from dreamkeras.data.errors import DataError
 from dreamkeras.data.errors import DataUnavailableError
-from dreamkeras.data.pipeline import LABEL_ERROR_MARKER
+from dreamkeras.data.pipeline import checked_label
 from dreamkeras.data.pipeline import ImageDataset
 
 SPLIT_FOLDERS = ("test", "val", "validation")
@@ -233,19 +233,7 @@ def check_text_labels(num_classes):
     """
 
     def check(text, label):
-        label = tf.cast(label, tf.int64)
-        in_range = tf.logical_and(label >= 0, label < num_classes)
-        assert_op = tf.debugging.Assert(
-            in_range,
-            [
-                f"{LABEL_ERROR_MARKER}: labels must be in [0, {num_classes}) "
-                f"for {num_classes} classes; found label",
-                label,
-            ],
-        )
-        with tf.control_dependencies([assert_op]):
-            label = tf.identity(label)
-        return text, label
+        return text, checked_label(label, num_classes)
 
     return check
 
