@@ -2,6 +2,8 @@
 
 import keras
 
+from dreamkeras.layers.matmul_conv import MatmulConv2D
+
 # Weight of the old value in BatchNorm's moving statistics. Keras defaults to
 # 0.99; we use PyTorch's (and so the reference's) 0.1 update rate: with 0.99
 # the inference statistics lag the quickly changing weights of short runs
@@ -17,6 +19,9 @@ class ResidualBlock(keras.layers.Layer):
     Basic: two 3x3 convolutions. Bottleneck: 1x1, 3x3, 1x1 convolutions with a
     4x wider output. Each convolution is followed by batch normalisation; the
     shortcut is a strided 1x1 convolution + batch norm when the shape changes.
+    Convolutions are `MatmulConv2D`: maps of 4x4 pixels or fewer are computed
+    as one matrix product, which compilers run much faster than their
+    convolution kernels at that size.
 
     Args:
         filters: int. Width of the block (its output width for basic blocks,
@@ -46,7 +51,7 @@ class ResidualBlock(keras.layers.Layer):
         return self.filters * self.expansion_of[self.bottleneck]
 
     def _conv(self, filters, size, strides, name):
-        return keras.layers.Conv2D(
+        return MatmulConv2D(
             filters,
             size,
             strides=strides,

@@ -1,0 +1,93 @@
+import keras
+import numpy as np
+import pytest
+
+import dreamkeras
+from tests.helpers import run_serialization_test
+from tests.helpers import to_numpy
+
+pytestmark = pytest.mark.layer
+
+
+def twin_convolutions(input_shape, filters, kernel_size, strides, padding, use_bias):
+    """A `MatmulConv2D` and a `keras.layers.Conv2D` with the same weights."""
+    kwargs = dict(strides=strides, padding=padding, use_bias=use_bias)
+    matmul = dreamkeras.layers.MatmulConv2D(
+        filters, kernel_size, matmul_max_pixels=10_000, **kwargs
+    )
+    native = keras.layers.Conv2D(filters, kernel_size, **kwargs)
+    matmul.build(input_shape)
+    native.build(input_shape)
+    rng = np.random.default_rng(0)
+    for mine, theirs in zip(matmul.weights, native.weights):
+        value = rng.normal(size=mine.shape).astype("float32")
+        mine.assign(value)
+        theirs.assign(value)
+    return matmul, native
+
+
+@pytest.mark.parametrize(
+    "input_shape, kernel_size, strides, padding",
+    [
+        ((2, 2, 2, 16), 3, 1, "same"),
+        ((2, 1, 1, 16), 3, 1, "same"),
+        ((2, 4, 4, 8), 3, 2, "same"),
+        ((2, 5, 5, 8), 3, 2, "same"),  # odd size: the extra pad pixel goes after
+        ((2, 7, 6, 8), (3, 2), (2, 1), "same"),
+        ((2, 5, 5, 8), 3, 1, "valid"),
+        ((2, 6, 6, 8), 3, 2, "valid"),
+        ((2, 3, 3, 8), 1, 1, "same"),
+    ],
+)
+def test_matmul_path_equals_native_convolution(input_shape, kernel_size, strides, padding):
+    matmul, native = twin_convolutions(input_shape, 5, kernel_size, strides, padding, True)
+    images = np.random.default_rng(1).normal(size=input_shape).astype("float32")
+    assert matmul._matmul_geometry(images) is not None
+    expected = to_numpy(native(images))
+    np.testing.assert_allclose(to_numpy(matmul(images)), expected, rtol=1e-5, atol=1e-5)
+    assert matmul.compute_output_shape(input_shape) == expected.shape
+
+
+def test_gradients_match_native_convolution():
+    input_shape = (2, 2, 2, 6)
+    matmul, native = twin_convolutions(input_shape, 4, 3, 1, "same", False)
+    images = np.random.default_rng(2).normal(size=input_shape).astype("float32")
+    targets = np.random.default_rng(3).normal(size=(2, 2, 2, 4)).astype("float32")
+    kernels = []
+    for layer in (matmul, native):
+        model = keras.Sequential([keras.Input(input_shape[1:]), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+        model.train_on_batch(images, targets)
+        kernels.append(to_numpy(layer.kernel))
+    # One SGD step from the same weights lands on the same weights: the
+    # gradients agree, and they are not zero.
+    np.testing.assert_allclose(kernels[0], kernels[1], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(kernels[0], to_numpy(twin_convolutions(input_shape, 4, 3, 1, "same", False)[0].kernel))
+
+
+def test_large_maps_use_the_native_convolution():
+    conv = dreamkeras.layers.MatmulConv2D(4, 3, padding="same")
+    assert conv._matmul_geometry(np.zeros((1, 4, 4, 2))) is not None  # 16 pixels
+    assert conv._matmul_geometry(np.zeros((1, 8, 8, 2))) is None  # 64 pixels
+    off = dreamkeras.layers.MatmulConv2D(4, 3, padding="same", matmul_max_pixels=0)
+    assert off._matmul_geometry(np.zeros((1, 2, 2, 2))) is None
+
+
+def test_config_round_trip_keeps_threshold():
+    conv = dreamkeras.layers.MatmulConv2D(7, 3, strides=2, padding="same", matmul_max_pixels=4)
+    revived = run_serialization_test(conv)
+    assert revived.matmul_max_pixels == 4
+    assert revived.filters == 7 and revived.strides == (2, 2)
+
+
+def test_residual_block_on_a_small_map_matches_native_convolutions():
+    # The last stage of a ResNet on 32x32 images works on 2x2 maps: the block
+    # must compute exactly what it computes with Keras' own convolutions.
+    images = np.random.default_rng(4).normal(size=(3, 4, 4, 8)).astype("float32")
+    block = dreamkeras.layers.ResidualBlock(16, strides=2)
+    fast = to_numpy(block(images, training=False))
+    for conv in block.convs + [block.shortcut]:
+        conv.matmul_max_pixels = 0
+    np.testing.assert_allclose(
+        to_numpy(block(images, training=False)), fast, rtol=1e-5, atol=1e-5
+    )
