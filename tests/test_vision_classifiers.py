@@ -117,6 +117,20 @@ def test_adapters_and_dream_block_receive_gradients():
         assert_some_changed(weights, layer.trainable_weights)
 
 
+@pytest.mark.parametrize("kind", ["sleepnet", "dreamnet"])
+def test_stop_gradient_stops_every_path_through_the_frozen_model(kind):
+    # DreamNet's dreams feed the parallel block: they must not carry
+    # gradients back through the autoencoder to adapter_in either.
+    model = compile_model(tiny_classifier(kind, stop_gradient=True))
+    prefix = "sleep" if kind == "sleepnet" else "dream"
+    connection = model.get_layer(f"{prefix}_connection_2")
+    adapter_in = snapshot(connection.adapter_in.weights)
+    adapter_out = snapshot(connection.adapter_out.trainable_weights)
+    model.fit(random_images(8), random_labels(8), epochs=2, batch_size=4, verbose=0)
+    assert_bitwise_equal(adapter_in, connection.adapter_in.weights)
+    assert_some_changed(adapter_out, connection.adapter_out.trainable_weights)
+
+
 def test_unfrozen_encoder_trains():
     model = compile_model(tiny_classifier("sleepnet", trainable_encoder=True))
     before = snapshot(model.encoder.weights)

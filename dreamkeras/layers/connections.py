@@ -266,7 +266,9 @@ class DreamConnection(FrozenModelConnection):
         output_channels: optional int. Channels of the output features.
         output_size: optional (int, int). Spatial size of the output features.
         trainable_encoder: bool. Unfreezes the autoencoder.
-        stop_gradient: bool. Stops gradients at the decoder's output.
+        stop_gradient: bool. Stops gradients at the decoder's output (both
+            the features and the dream): no backward pass through the
+            autoencoder, and `adapter_in` no longer learns.
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns:
@@ -323,6 +325,10 @@ class DreamConnection(FrozenModelConnection):
         patches = self.autoencoder.decoder(
             latent, ids_restore, training=encoder_training
         )
+        if self.stop_gradient:
+            # Both outputs: the dream feeds DreamNet's parallel block, and
+            # would otherwise carry gradients back through the autoencoder.
+            patches = ops.stop_gradient(patches)
         dream = self.autoencoder.unpatchify(patches)
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patches, (-1, grid_h, grid_w, self._grid_dim))
