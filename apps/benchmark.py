@@ -102,6 +102,7 @@ def main(argv=None):
         "precision": args.precision,
         "mask_ratio": args.mask_ratio,
         "projection": args.projection,
+        "stop_gradient": args.stop_gradient,
         "parameters": params,
         "train_compile_seconds": train_first,
         "train_step_seconds": train_step,
@@ -140,7 +141,8 @@ def print_report(result):
     lines = [
         f"{result['model']}-{result['blocks']} on {result['encoder']} "
         f"{tuple(result['input_shape'])}, batch {result['batch_size']}, "
-        f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}",
+        f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}"
+        + (", stop-gradient" if result.get("stop_gradient") else ""),
         f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
         f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
     ]
