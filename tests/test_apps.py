@@ -23,6 +23,8 @@ from tests.test_data_pipeline import write_fashion_mnist
 from tests.test_data_pipeline import write_image_folder
 from tests.test_training import read_events
 
+pytestmark = pytest.mark.app
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
 # A small SleepNet-1 on a random ViT: the cheapest model with a connection.

@@ -65,6 +65,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
 
 
+@pytest.mark.app
 def test_pretrain_on_an_image_folder_writes_a_loadable_preset(tmp_path, capsys):
     write_unlabelled_folder(str(tmp_path / "images"))
     keep = KeepModel()
@@ -154,6 +155,7 @@ def test_masked_reconstruction_loss_matches_numpy():
     assert masked_reconstruction_loss(mae, batches, 0.5, seed=7)["loss"] == result["loss"]
 
 
+@pytest.mark.app
 def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
     write_fashion_mnist(str(tmp_path / "fm"), n_train=16, n_test=4)
     argv = TINY + [
@@ -178,6 +180,7 @@ def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
     assert load_autoencoder(str(tmp_path / "mae")).image_shape == (32, 32, 3)
 
 
+@pytest.mark.app
 def test_existing_output_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "mae").mkdir()
     (tmp_path / "mae" / "keep.txt").write_text("precious")
@@ -187,6 +190,7 @@ def test_existing_output_is_not_overwritten(tmp_path, capsys):
     assert (tmp_path / "mae" / "keep.txt").read_text() == "precious"
 
 
+@pytest.mark.app
 def test_clear_errors_for_bad_inputs(tmp_path, capsys):
     out = paths(tmp_path)
     missing = str(tmp_path / "nope")

@@ -24,6 +24,8 @@ from dreamkeras.text.testing import tiny_roberta
 from tests.test_apps import Interrupt
 from tests.test_training import read_events
 
+pytestmark = pytest.mark.app
+
 BACKEND = keras.backend.backend()
 MAX_LENGTH = 16
 # The cheapest settings: one block, width 8, two steps, one eval batch.

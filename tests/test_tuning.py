@@ -60,6 +60,7 @@ def _completed(project):
     return trials
 
 
+@pytest.mark.app
 def test_killed_search_resumes_and_best_model_loads(tmp_path, monkeypatch):
     project = str(tmp_path / "runs" / "p")
     # Run 1: killed during the second trial.
@@ -175,6 +176,7 @@ def test_vision_hyperparameters_change_the_model():
         tuning.VisionHyperModel(settings, _tiny_data(), values={"lr": [0.1]})
 
 
+@pytest.mark.app
 def test_search_flags_are_checked(tmp_path, capsys):
     parser = tuning.build_search_parser()
     args = parser.parse_args([])
