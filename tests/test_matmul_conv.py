@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import dreamkeras
+from dreamkeras.layers import matmul_convolution
 from tests.helpers import run_serialization_test
 from tests.helpers import to_numpy
 
@@ -42,7 +43,7 @@ def twin_convolutions(input_shape, filters, kernel_size, strides, padding, use_b
 def test_matmul_path_equals_native_convolution(input_shape, kernel_size, strides, padding):
     matmul, native = twin_convolutions(input_shape, 5, kernel_size, strides, padding, True)
     images = np.random.default_rng(1).normal(size=input_shape).astype("float32")
-    assert matmul._matmul_geometry(images) is not None
+    assert matmul_convolution(matmul, images, matmul.kernel, 10_000) is not None
     expected = to_numpy(native(images))
     np.testing.assert_allclose(to_numpy(matmul(images)), expected, rtol=1e-5, atol=1e-5)
     assert matmul.compute_output_shape(input_shape) == expected.shape
@@ -67,10 +68,11 @@ def test_gradients_match_native_convolution():
 
 def test_large_maps_use_the_native_convolution():
     conv = dreamkeras.layers.MatmulConv2D(4, 3, padding="same")
-    assert conv._matmul_geometry(np.zeros((1, 4, 4, 2))) is not None  # 16 pixels
-    assert conv._matmul_geometry(np.zeros((1, 8, 8, 2))) is None  # 64 pixels
-    off = dreamkeras.layers.MatmulConv2D(4, 3, padding="same", matmul_max_pixels=0)
-    assert off._matmul_geometry(np.zeros((1, 2, 2, 2))) is None
+    conv.build((1, 8, 8, 2))
+    small, large = np.zeros((1, 4, 4, 2)), np.zeros((1, 8, 8, 2))
+    assert matmul_convolution(conv, small, conv.kernel) is not None  # 16 pixels
+    assert matmul_convolution(conv, large, conv.kernel) is None  # 64 pixels
+    assert matmul_convolution(conv, small, conv.kernel, max_pixels=0) is None
 
 
 def test_config_round_trip_keeps_threshold():
@@ -86,8 +88,31 @@ def test_residual_block_on_a_small_map_matches_native_convolutions():
     images = np.random.default_rng(4).normal(size=(3, 4, 4, 8)).astype("float32")
     block = dreamkeras.layers.ResidualBlock(16, strides=2)
     fast = to_numpy(block(images, training=False))
-    for conv in block.convs + [block.shortcut]:
-        conv.matmul_max_pixels = 0
+    block.matmul_max_pixels = 0
     np.testing.assert_allclose(
         to_numpy(block(images, training=False)), fast, rtol=1e-5, atol=1e-5
     )
+
+
+def test_residual_block_weights_keep_their_saved_layout(tmp_path):
+    # Weights saved before the matmul path existed must still load: the
+    # sublayers stay keras Conv2D, stored under the same paths.
+    h5py = pytest.importorskip("h5py")
+    block = dreamkeras.layers.ResidualBlock(8, strides=2, matmul_max_pixels=4)
+    model = keras.Sequential([keras.Input((4, 4, 8)), block])
+    path = str(tmp_path / "block.weights.h5")
+    model.save_weights(path)
+    names = []
+    with h5py.File(path, "r") as handle:
+        handle.visit(names.append)
+    assert any(name.endswith("convs/conv2d/vars") for name in names), names
+    assert any(name.endswith("convs/conv2d_1/vars") for name in names), names
+    revived = keras.Sequential(
+        [keras.Input((4, 4, 8)), dreamkeras.layers.ResidualBlock(8, strides=2)]
+    )
+    revived.load_weights(path)
+    images = np.random.default_rng(5).normal(size=(2, 4, 4, 8)).astype("float32")
+    np.testing.assert_allclose(
+        to_numpy(revived(images)), to_numpy(model(images)), rtol=1e-5, atol=1e-5
+    )
+    assert run_serialization_test(block).matmul_max_pixels == 4

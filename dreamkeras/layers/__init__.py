@@ -6,6 +6,7 @@ from dreamkeras.layers.connections import SleepConnection as SleepConnection
 from dreamkeras.layers.encoder_spec import ImageEncoderSpec as ImageEncoderSpec
 from dreamkeras.layers.encoder_spec import describe_image_encoder as describe_image_encoder
 from dreamkeras.layers.matmul_conv import MatmulConv2D as MatmulConv2D
+from dreamkeras.layers.matmul_conv import matmul_convolution as matmul_convolution
 from dreamkeras.layers.residual_block import ResidualBlock as ResidualBlock
 from dreamkeras.layers.text_connections import LSTMBlock as LSTMBlock
 from dreamkeras.layers.text_connections import TextDreamConnection as TextDreamConnection

@@ -27,6 +27,57 @@ def _valid_padding(size, kernel, stride):
     return (size - kernel) // stride + 1, (0, 0)
 
 
+def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXELS):
+    """The convolution of a `keras.layers.Conv2D` as one matmul, if small.
+
+    Pads `inputs` as `conv` would, concatenates its `kernel_size` shifted
+    (and strided) views along the channels (im2col) and multiplies them by
+    `kernel` reshaped to `(kh * kw * in_channels, filters)`. No bias, no
+    activation: this replaces `conv.convolution_op`.
+
+    Args:
+        conv: a `keras.layers.Conv2D` (its strides, padding, data format).
+        inputs: `(batch, height, width, channels)` tensor.
+        kernel: the kernel to use, normally `conv.kernel`.
+        max_pixels: int. Largest output map (height x width) to compute
+            this way.
+
+    Returns:
+        The convolution, or `None` when the output map is larger than
+        `max_pixels`, or `conv` is dilated, grouped or `channels_first`:
+        then use the native convolution.
+    """
+    if (
+        conv.data_format != "channels_last"
+        or conv.groups != 1
+        or tuple(conv.dilation_rate) != (1, 1)
+    ):
+        return None
+    height, width = inputs.shape[1], inputs.shape[2]
+    if height is None or width is None:
+        return None
+    padding = _same_padding if conv.padding == "same" else _valid_padding
+    out_h, pad_h = padding(height, conv.kernel_size[0], conv.strides[0])
+    out_w, pad_w = padding(width, conv.kernel_size[1], conv.strides[1])
+    if out_h * out_w > max_pixels:
+        return None
+    stride_h, stride_w = conv.strides
+    kernel_h, kernel_w = conv.kernel_size
+    padded = ops.pad(inputs, [(0, 0), pad_h, pad_w, (0, 0)])
+    views = [
+        padded[
+            :,
+            i : i + (out_h - 1) * stride_h + 1 : stride_h,
+            j : j + (out_w - 1) * stride_w + 1 : stride_w,
+            :,
+        ]
+        for i in range(kernel_h)
+        for j in range(kernel_w)
+    ]
+    patches = views[0] if len(views) == 1 else ops.concatenate(views, axis=-1)
+    return ops.matmul(patches, ops.reshape(kernel, (-1, conv.filters)))
+
+
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class MatmulConv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` that convolves small maps as one matmul.
@@ -66,45 +117,11 @@ class MatmulConv2D(keras.layers.Conv2D):
         super().__init__(filters, kernel_size, **kwargs)
         self.matmul_max_pixels = int(matmul_max_pixels)
 
-    def _matmul_geometry(self, inputs):
-        """The output size and paddings, or `None` to use the native kernel."""
-        if (
-            self.data_format != "channels_last"
-            or self.groups != 1
-            or tuple(self.dilation_rate) != (1, 1)
-        ):
-            return None
-        height, width = inputs.shape[1], inputs.shape[2]
-        if height is None or width is None:
-            return None
-        padding = _same_padding if self.padding == "same" else _valid_padding
-        rows = padding(height, self.kernel_size[0], self.strides[0])
-        cols = padding(width, self.kernel_size[1], self.strides[1])
-        if rows[0] * cols[0] > self.matmul_max_pixels:
-            return None
-        return rows, cols
-
     def convolution_op(self, inputs, kernel):
-        geometry = self._matmul_geometry(inputs)
-        if geometry is None:
+        outputs = matmul_convolution(self, inputs, kernel, self.matmul_max_pixels)
+        if outputs is None:
             return super().convolution_op(inputs, kernel)
-        (out_h, pad_h), (out_w, pad_w) = geometry
-        stride_h, stride_w = self.strides
-        kernel_h, kernel_w = self.kernel_size
-        padded = ops.pad(inputs, [(0, 0), pad_h, pad_w, (0, 0)])
-        views = [
-            padded[
-                :,
-                i : i + (out_h - 1) * stride_h + 1 : stride_h,
-                j : j + (out_w - 1) * stride_w + 1 : stride_w,
-                :,
-            ]
-            for i in range(kernel_h)
-            for j in range(kernel_w)
-        ]
-        patches = views[0] if len(views) == 1 else ops.concatenate(views, axis=-1)
-        matrix = ops.reshape(kernel, (-1, self.filters))
-        return ops.matmul(patches, matrix)
+        return outputs
 
     def get_config(self):
         config = super().get_config()

@@ -2,7 +2,8 @@
 
 import keras
 
-from dreamkeras.layers.matmul_conv import MatmulConv2D
+from dreamkeras.layers.matmul_conv import DEFAULT_MATMUL_MAX_PIXELS
+from dreamkeras.layers.matmul_conv import matmul_convolution
 
 # Weight of the old value in BatchNorm's moving statistics. Keras defaults to
 # 0.99; we use PyTorch's (and so the reference's) 0.1 update rate: with 0.99
@@ -19,15 +20,19 @@ class ResidualBlock(keras.layers.Layer):
     Basic: two 3x3 convolutions. Bottleneck: 1x1, 3x3, 1x1 convolutions with a
     4x wider output. Each convolution is followed by batch normalisation; the
     shortcut is a strided 1x1 convolution + batch norm when the shape changes.
-    Convolutions are `MatmulConv2D`: maps of 4x4 pixels or fewer are computed
-    as one matrix product, which compilers run much faster than their
-    convolution kernels at that size.
+    Output maps of `matmul_max_pixels` pixels or fewer (4x4) are convolved as
+    one matrix product (`dreamkeras.layers.matmul_convolution`, as in
+    `MatmulConv2D`), which compilers run much faster than their convolution
+    kernels at that size. The sublayers stay `keras.layers.Conv2D`, so
+    weights saved by earlier versions load unchanged.
 
     Args:
         filters: int. Width of the block (its output width for basic blocks,
             a quarter of it for bottleneck blocks).
         strides: int. Stride of the first 3x3 convolution (downsampling).
         bottleneck: bool. Bottleneck (ResNet-50 style) instead of basic.
+        matmul_max_pixels: int. Largest output map convolved as a matmul;
+            `0` always uses the native convolution.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -40,18 +45,26 @@ class ResidualBlock(keras.layers.Layer):
 
     expansion_of = {False: 1, True: 4}
 
-    def __init__(self, filters, strides=1, bottleneck=False, **kwargs):
+    def __init__(
+        self,
+        filters,
+        strides=1,
+        bottleneck=False,
+        matmul_max_pixels=DEFAULT_MATMUL_MAX_PIXELS,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.filters = int(filters)
         self.strides = int(strides)
         self.bottleneck = bool(bottleneck)
+        self.matmul_max_pixels = int(matmul_max_pixels)
 
     @property
     def output_channels(self):
         return self.filters * self.expansion_of[self.bottleneck]
 
     def _conv(self, filters, size, strides, name):
-        return MatmulConv2D(
+        return keras.layers.Conv2D(
             filters,
             size,
             strides=strides,
@@ -105,17 +118,24 @@ class ResidualBlock(keras.layers.Layer):
             width = None if width is None else -(-width // self.strides)
         return (batch, height, width, channels)
 
+    def _convolve(self, conv, x):
+        # The convolutions have no bias and no activation.
+        outputs = matmul_convolution(conv, x, conv.kernel, self.matmul_max_pixels)
+        return conv(x) if outputs is None else outputs
+
     def call(self, inputs, training=None):
         x = inputs
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
-            x = norm(conv(x), training=training)
+            x = norm(self._convolve(conv, x), training=training)
             if i < len(self.convs) - 1:
                 x = keras.activations.relu(x)
         shortcut = inputs
         if self.shortcut is not None:
             if self.strides > 1:
                 shortcut = shortcut[:, :: self.strides, :: self.strides, :]
-            shortcut = self.shortcut_norm(self.shortcut(shortcut), training=training)
+            shortcut = self.shortcut_norm(
+                self._convolve(self.shortcut, shortcut), training=training
+            )
         return keras.activations.relu(x + shortcut)
 
     def compute_output_shape(self, input_shape):
@@ -129,6 +149,7 @@ class ResidualBlock(keras.layers.Layer):
                 "filters": self.filters,
                 "strides": self.strides,
                 "bottleneck": self.bottleneck,
+                "matmul_max_pixels": self.matmul_max_pixels,
             }
         )
         return config
