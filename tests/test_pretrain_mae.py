@@ -205,6 +205,10 @@ def test_clear_errors_for_bad_inputs(tmp_path, capsys):
     assert pretrain_mae.main(TINY + out + ["--encoder", missing]) == 2
     err = capsys.readouterr().err
     assert "--encoder" in err and "nope" in err
+    other = next(b for b in ("jax", "tensorflow", "torch") if b != BACKEND)
+    assert pretrain_mae.main(TINY + out + ["--backend", other]) == 2
+    err = capsys.readouterr().err
+    assert "new process" in err and "apps/pretrain_mae.py" in err
     assert pretrain_mae.main(TINY + out + ["--mask-ratio", "0"]) == 2
     assert "--mask-ratio" in capsys.readouterr().err
     assert pretrain_mae.main(TINY + out + ["--resume"]) == 2

@@ -188,6 +188,10 @@ def test_search_flags_are_checked(tmp_path, capsys):
     assert "unknown hyperparameter" in capsys.readouterr().err
     assert tuning.main(_argv(tmp_path, "--values", "lr=0.1")) == 2
     assert "not searched" in capsys.readouterr().err
+    other = next(b for b in ("jax", "tensorflow", "torch") if b != BACKEND)
+    assert tuning.main(_argv(tmp_path, "--backend", other)) == 2
+    err = capsys.readouterr().err
+    assert "new process" in err and "tuning/search.py" in err
 
 
 def test_text_hyperparameters_change_the_model(tmp_path):

@@ -45,6 +45,36 @@ def parse_args(dataset, argv=None, prog=None):
     return parser(defaults, prog=prog).parse_args(argv)
 
 
+def adopt_running_backend(args, command, error=None):
+    """Checks `--backend` against the backend Keras runs on, and records it.
+
+    The backend is fixed when Keras is first imported; the scripts set
+    `KERAS_BACKEND` from `--backend` before that. Called from Python after
+    Keras is imported, a different `--backend` is an error, not a silent
+    switch.
+
+    Args:
+        args: parsed flags with a `backend` attribute (`None`: any).
+        command: str. The command to rerun in a new process, for the message.
+        error: exception class to raise. Defaults to `TrainingSetupError`.
+
+    Example:
+
+    ```python
+    adopt_running_backend(args, "python apps/cifar100.py")
+    ```
+    """
+    backend = keras.backend.backend()
+    if args.backend is not None and args.backend != backend:
+        raise (error or TrainingSetupError)(
+            f"--backend {args.backend} was asked for, but Keras was already "
+            f"imported with the {backend} backend in this process. Run "
+            f"{command} --backend {args.backend} in a new process or set "
+            f"KERAS_BACKEND={args.backend}."
+        )
+    args.backend = backend
+
+
 def enable_jax_compilation_cache():
     """Turns on JAX's persistent compilation cache for the apps.
 
@@ -96,15 +126,7 @@ def run(dataset, argv=None, callbacks=None, prog=None):
     """
     defaults, load_data, parser, task = _dataset(dataset)
     args = parser(defaults, prog=prog).parse_args(argv)
-    backend = keras.backend.backend()
-    if args.backend is not None and args.backend != backend:
-        raise TrainingSetupError(
-            f"--backend {args.backend} was asked for, but Keras was already "
-            f"imported with the {backend} backend in this process. Run the "
-            f"app in a new process (python apps/<app>.py --backend "
-            f"{args.backend}) or set KERAS_BACKEND={args.backend}."
-        )
-    args.backend = backend
+    adopt_running_backend(args, "python apps/<app>.py")
     enable_jax_compilation_cache()
     return train(args, defaults, load_data, callbacks=callbacks, task=task)
 

@@ -626,17 +626,11 @@ def run(argv=None, callbacks=None, prog=None):
     report = dreamkeras.training.pretrain.run(["--fast-dev-run"])
     ```
     """
+    from dreamkeras.training.app import adopt_running_backend
     from dreamkeras.training.app import enable_jax_compilation_cache
 
     args = build_parser(prog=prog).parse_args(argv)
-    backend = keras.backend.backend()
-    if args.backend is not None and args.backend != backend:
-        raise TrainingSetupError(
-            f"--backend {args.backend} was asked for, but Keras was already "
-            f"imported with the {backend} backend in this process. Run the "
-            f"app in a new process or set KERAS_BACKEND={args.backend}."
-        )
-    args.backend = backend
+    adopt_running_backend(args, "python apps/pretrain_mae.py")
     enable_jax_compilation_cache()
     return pretrain(args, callbacks=callbacks)
 

@@ -464,19 +464,12 @@ def run_search(argv=None, prog=None, callbacks=None):
     from dreamkeras.training import make_pipelines
     from dreamkeras.training import parameter_counts
     from dreamkeras.training import resolve_image_shape
+    from dreamkeras.training.app import adopt_running_backend
     from dreamkeras.training.app import enable_jax_compilation_cache
     from dreamkeras.training.trainer import check_args
 
     args = build_search_parser(prog=prog).parse_args(argv)
-    backend = keras.backend.backend()
-    if args.backend is not None and args.backend != backend:
-        raise SearchSetupError(
-            f"--backend {args.backend} was asked for, but Keras was already "
-            f"imported with the {backend} backend in this process. Run "
-            f"python tuning/search.py --backend {args.backend} in a new "
-            f"process or set KERAS_BACKEND={args.backend}."
-        )
-    args.backend = backend
+    adopt_running_backend(args, "python tuning/search.py", SearchSetupError)
     for flag, value in (("--max-trials", args.max_trials),
                         ("--executions-per-trial", args.executions_per_trial),
                         ("--num-best", args.num_best)):
