@@ -552,7 +552,7 @@ def run_search(argv=None, prog=None, callbacks=None):
         f"{project_dir} ({finished_before} trial(s) finished before) over "
         f"{list(search_space)} on {data.name}: {search_data.train_size} "
         f"training / {search_data.eval_size} validation examples, "
-        f"backend {backend}. TensorBoard: tensorboard --logdir {logdir}"
+        f"backend {args.backend}. TensorBoard: tensorboard --logdir {logdir}"
     )
     tuner.search_space_summary()
     early_stopping = keras.callbacks.EarlyStopping(
@@ -613,7 +613,7 @@ def run_search(argv=None, prog=None, callbacks=None):
             "params": parameter_counts(best_model),
             "model_path": best_path,
         },
-        "backend": backend,
+        "backend": args.backend,
         "keras_version": keras.__version__,
         "keras_tuner_version": keras_tuner.__version__,
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
