@@ -73,6 +73,11 @@ def test_large_maps_use_the_native_convolution():
     assert matmul_convolution(conv, small, conv.kernel) is not None  # 16 pixels
     assert matmul_convolution(conv, large, conv.kernel) is None  # 64 pixels
     assert matmul_convolution(conv, small, conv.kernel, max_pixels=0) is None
+    # A "valid" kernel larger than the map has no output to compute as a
+    # matmul: the native convolution decides what that means.
+    valid = dreamkeras.layers.MatmulConv2D(4, 3, padding="valid")
+    valid.build((1, 4, 4, 2))
+    assert matmul_convolution(valid, np.zeros((1, 1, 1, 2)), valid.kernel) is None
 
 
 def test_config_round_trip_keeps_threshold():

@@ -43,8 +43,8 @@ def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXEL
             this way.
 
     Returns:
-        The convolution, or `None` when the output map is larger than
-        `max_pixels`, or `conv` is dilated, grouped or `channels_first`:
+        The convolution, or `None` when the output map is empty or larger
+        than `max_pixels`, or `conv` is dilated, grouped or `channels_first`:
         then use the native convolution.
     """
     if (
@@ -59,7 +59,7 @@ def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXEL
     padding = _same_padding if conv.padding == "same" else _valid_padding
     out_h, pad_h = padding(height, conv.kernel_size[0], conv.strides[0])
     out_w, pad_w = padding(width, conv.kernel_size[1], conv.strides[1])
-    if out_h * out_w > max_pixels:
+    if out_h < 1 or out_w < 1 or out_h * out_w > max_pixels:
         return None
     stride_h, stride_w = conv.strides
     kernel_h, kernel_w = conv.kernel_size
