@@ -99,9 +99,12 @@ class FrozenModelConnection(keras.layers.Layer):
         grid_h, grid_w = self.spec.grid_size
         self.adapter_out.build((None, grid_h, grid_w, self._grid_dim))
 
+    def _frozen_output(self, x):
+        """Everything the frozen model returns passes here: with
+        `stop_gradient`, no gradient flows back into it."""
+        return ops.stop_gradient(x) if self.stop_gradient else x
+
     def _project(self, grid, training):
-        if self.stop_gradient:
-            grid = ops.stop_gradient(grid)
         if self.projection == "grid":
             return self.adapter_out(grid, training=training)
         return self.adapter_out(grid)
@@ -223,7 +226,7 @@ class SleepConnection(FrozenModelConnection):
             patch_tokens = tokens[:, self.spec.num_prefix_tokens :]
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patch_tokens, (-1, grid_h, grid_w, self.spec.hidden_dim))
-        return self._project(grid, training)
+        return self._project(self._frozen_output(grid), training)
 
     def compute_output_shape(self, input_shape):
         return self._feature_output_shape(input_shape)
@@ -322,13 +325,11 @@ class DreamConnection(FrozenModelConnection):
         latent, ids_restore, _ = self.autoencoder.encode(
             images, mask_ratio, training=encoder_training
         )
-        patches = self.autoencoder.decoder(
-            latent, ids_restore, training=encoder_training
+        # Stopped before both outputs: the dream feeds DreamNet's parallel
+        # block and would otherwise carry gradients back into the autoencoder.
+        patches = self._frozen_output(
+            self.autoencoder.decoder(latent, ids_restore, training=encoder_training)
         )
-        if self.stop_gradient:
-            # Both outputs: the dream feeds DreamNet's parallel block, and
-            # would otherwise carry gradients back through the autoencoder.
-            patches = ops.stop_gradient(patches)
         dream = self.autoencoder.unpatchify(patches)
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patches, (-1, grid_h, grid_w, self._grid_dim))
