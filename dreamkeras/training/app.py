@@ -45,7 +45,7 @@ def parse_args(dataset, argv=None, prog=None):
     return parser(defaults, prog=prog).parse_args(argv)
 
 
-def adopt_running_backend(args, command, error=None):
+def adopt_running_backend(args, command, error=TrainingSetupError):
     """Checks `--backend` against the backend Keras runs on, and records it.
 
     The backend is fixed when Keras is first imported; the scripts set
@@ -66,7 +66,7 @@ def adopt_running_backend(args, command, error=None):
     """
     backend = keras.backend.backend()
     if args.backend is not None and args.backend != backend:
-        raise (error or TrainingSetupError)(
+        raise error(
             f"--backend {args.backend} was asked for, but Keras was already "
             f"imported with the {backend} backend in this process. Run "
             f"{command} --backend {args.backend} in a new process or set "
