@@ -38,6 +38,9 @@ def parse_args(argv):
                         help="Patches masked in training (the reference: 0.75).")
     parser.add_argument("--stop-gradient", action="store_true",
                         help="No backward pass through the frozen model.")
+    parser.add_argument("--remat", action="store_true",
+                        help="Recompute the frozen model's blocks in the backward "
+                        "pass instead of storing their activations.")
     parser.add_argument("--num-classes", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default="float32",
@@ -71,7 +74,7 @@ def main(argv=None):
         args.model, args.encoder, args.num_classes, image_shape=image_shape,
         num_blocks=args.blocks, chain=args.chain, width=args.width, stem=args.stem,
         projection=args.projection, mask_ratio=args.mask_ratio,
-        stop_gradient=args.stop_gradient,
+        stop_gradient=args.stop_gradient, remat=args.remat,
     )
     input_shape = tuple(model.input.shape[1:])
     rng = np.random.default_rng(0)
@@ -103,6 +106,7 @@ def main(argv=None):
         "mask_ratio": args.mask_ratio,
         "projection": args.projection,
         "stop_gradient": args.stop_gradient,
+        "remat": args.remat,
         "parameters": params,
         "train_compile_seconds": train_first,
         "train_step_seconds": train_step,
@@ -142,7 +146,8 @@ def print_report(result):
         f"{result['model']}-{result['blocks']} on {result['encoder']} "
         f"{tuple(result['input_shape'])}, batch {result['batch_size']}, "
         f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}"
-        + (", stop-gradient" if result.get("stop_gradient") else ""),
+        + (", stop-gradient" if result.get("stop_gradient") else "")
+        + (", remat" if result.get("remat") else ""),
         f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
         f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
     ]

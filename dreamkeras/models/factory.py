@@ -20,6 +20,7 @@ def build_vision_classifier(
     mask_ratio=0.0,
     trainable_encoder=False,
     stop_gradient=False,
+    remat=False,
     dropout=0.0,
 ):
     """Returns a SleepNet, DreamNet or chain baseline with its frozen model.
@@ -36,7 +37,7 @@ def build_vision_classifier(
         stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
             below 64 pixels, else `"imagenet"`.
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
-        stop_gradient, dropout: see `SleepNet`/`DreamNet`.
+        stop_gradient, remat, dropout: see `SleepNet`/`DreamNet`.
 
     Returns:
         A `keras.Model`.
@@ -92,6 +93,7 @@ def build_vision_classifier(
         mask_ratio=mask_ratio,
         trainable_encoder=trainable_encoder,
         stop_gradient=stop_gradient,
+        remat=remat,
     )
     if model_type == "dreamnet":
         return DreamNet(encoder, **common, **connected)

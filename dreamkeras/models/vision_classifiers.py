@@ -287,6 +287,9 @@ class SleepNet(VisionChainClassifier):
         trainable_encoder: bool. Unfreezes the encoder.
         stop_gradient: bool. No backward pass through the encoder (faster;
             `adapter_in` then stays at its initial value).
+        remat: bool. Recompute the frozen encoder's blocks in the backward
+            pass instead of keeping their activations (less memory, one more
+            encoder forward pass; same gradients).
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
@@ -322,6 +325,7 @@ class SleepNet(VisionChainClassifier):
         mask_ratio=0.0,
         trainable_encoder=False,
         stop_gradient=False,
+        remat=False,
         dropout=0.0,
         head_dtype="float32",
         dtype=None,
@@ -338,6 +342,7 @@ class SleepNet(VisionChainClassifier):
                 output_channels=shape[-1],
                 trainable_encoder=trainable_encoder,
                 stop_gradient=stop_gradient,
+                remat=remat,
                 dtype=dtype,
                 name=f"sleep_connection_{index + 1}",
             )
@@ -351,6 +356,7 @@ class SleepNet(VisionChainClassifier):
         self.mask_ratio = mask_ratio
         self.trainable_encoder = trainable_encoder
         self.stop_gradient = stop_gradient
+        self.remat = remat
 
     def get_config(self):
         config = super().get_config()
@@ -361,6 +367,7 @@ class SleepNet(VisionChainClassifier):
                 "mask_ratio": self.mask_ratio,
                 "trainable_encoder": self.trainable_encoder,
                 "stop_gradient": self.stop_gradient,
+                "remat": self.remat,
             }
         )
         return config
@@ -396,6 +403,9 @@ class DreamNet(VisionChainClassifier):
             training; none at inference. Defaults to `0.0`.
         trainable_encoder: bool. Unfreezes the autoencoder.
         stop_gradient: bool. No backward pass through the autoencoder.
+        remat: bool. Recompute the frozen autoencoder's blocks in the
+            backward pass instead of keeping their activations (less memory,
+            one more forward pass; same gradients).
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
@@ -429,6 +439,7 @@ class DreamNet(VisionChainClassifier):
         mask_ratio=0.0,
         trainable_encoder=False,
         stop_gradient=False,
+        remat=False,
         dropout=0.0,
         head_dtype="float32",
         dtype=None,
@@ -450,6 +461,7 @@ class DreamNet(VisionChainClassifier):
                 output_channels=shape[-1],
                 trainable_encoder=trainable_encoder,
                 stop_gradient=stop_gradient,
+                remat=remat,
                 dtype=dtype,
                 name=f"dream_connection_{index + 1}",
             )
@@ -464,6 +476,7 @@ class DreamNet(VisionChainClassifier):
         self.mask_ratio = mask_ratio
         self.trainable_encoder = trainable_encoder
         self.stop_gradient = stop_gradient
+        self.remat = remat
 
     def get_config(self):
         config = super().get_config()
@@ -474,6 +487,7 @@ class DreamNet(VisionChainClassifier):
                 "mask_ratio": self.mask_ratio,
                 "trainable_encoder": self.trainable_encoder,
                 "stop_gradient": self.stop_gradient,
+                "remat": self.remat,
             }
         )
         return config

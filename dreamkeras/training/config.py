@@ -139,6 +139,12 @@ def add_model_flags(parser):
         "the adapters before it stop learning (a speed/quality trade-off).",
     )
     group.add_argument(
+        "--remat", action="store_true",
+        help="Recompute the frozen model's transformer blocks in the backward "
+        "pass instead of storing their activations: much less memory, about "
+        "one more forward pass of time. Same gradients.",
+    )
+    group.add_argument(
         "--image-size", type=int, default=None,
         help="Input size of the model. Default: the encoder's input size "
         "(images are resized to it).",

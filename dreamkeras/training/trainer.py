@@ -326,7 +326,7 @@ def build_model(args, num_classes, image_shape, encoder=None):
     Args:
         args: parsed flags (`--model`, `--blocks`, `--chain`, `--width`,
             `--stem`, `--projection`, `--mask-ratio`, `--unfreeze`,
-            `--stop-gradient`, `--dropout`).
+            `--stop-gradient`, `--remat`, `--dropout`).
         num_classes: int. Number of classes.
         image_shape: (int, int, int). Model input shape.
         encoder: the (auto)encoder for sleepnet / dreamnet.
@@ -340,6 +340,7 @@ def build_model(args, num_classes, image_shape, encoder=None):
         stem=args.stem, projection=args.projection, mask_ratio=args.mask_ratio,
         trainable_encoder=args.unfreeze,
         stop_gradient=getattr(args, "stop_gradient", False),
+        remat=getattr(args, "remat", False),
         dropout=args.dropout,
     )
 

@@ -189,7 +189,7 @@ class MAEAutoencoder(keras.Model):
     def build(self, input_shape):
         self.built = True
 
-    def encode(self, images, mask_ratio=0.0, training=False, noise=None):
+    def encode(self, images, mask_ratio=0.0, training=False, noise=None, remat=False):
         """Runs the encoder, optionally on a random subset of the patches.
 
         Args:
@@ -198,6 +198,8 @@ class MAEAutoencoder(keras.Model):
             training: bool. Dropout mode of the encoder.
             noise: optional `(batch, N)` tensor that decides which patches
                 are kept (the lowest); random by default.
+            remat: bool. Recompute the encoder's blocks in the backward pass
+                instead of keeping their activations (inference mode only).
 
         Returns:
             `(latent, ids_restore, mask)`: encoder tokens `(batch, 1 + K,
@@ -212,6 +214,7 @@ class MAEAutoencoder(keras.Model):
             num_prefix_tokens=1,
             training=training,
             noise=noise,
+            remat=remat,
         )
 
     def call(self, images, training=None):

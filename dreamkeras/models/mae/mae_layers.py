@@ -5,6 +5,7 @@ import keras_hub
 from keras import ops
 
 from dreamkeras.models.mae.patches import sincos_position_embedding
+from dreamkeras.utils.remat import recompute_in_backward
 
 
 def random_masking(tokens, mask_ratio, seed, noise=None):
@@ -160,7 +161,7 @@ class MAEDecoder(keras.layers.Layer):
         self.norm.build(token_shape)
         self.head.build(token_shape)
 
-    def call(self, latent, ids_restore=None):
+    def call(self, latent, ids_restore=None, remat=False):
         x = self.embed(latent)
         if ids_restore is not None:
             class_token, visible = x[:, :1], x[:, 1:]
@@ -179,7 +180,7 @@ class MAEDecoder(keras.layers.Layer):
             x = ops.concatenate([class_token, x], axis=1)
         x = x + ops.cast(self.position_embedding, x.dtype)
         for block in self.blocks:
-            x = block(x)
+            x = recompute_in_backward(block)(x) if remat else block(x)
         x = self.norm(x)
         return self.head(x)[:, 1:]
 
@@ -208,7 +209,14 @@ class MAEDecoder(keras.layers.Layer):
 
 
 def encode_vit(
-    encoder, images, mask_ratio, seed, num_prefix_tokens=1, training=False, noise=None
+    encoder,
+    images,
+    mask_ratio,
+    seed,
+    num_prefix_tokens=1,
+    training=False,
+    noise=None,
+    remat=False,
 ):
     """Runs a KerasHub `ViTBackbone` on a random subset of the patches.
 
@@ -225,6 +233,8 @@ def encode_vit(
         training: bool. Dropout mode of the encoder.
         noise: optional `(batch, N)` tensor deciding which patches are kept
             (the lowest); random by default.
+        remat: bool. Recompute each transformer block in the backward pass
+            instead of keeping its activations (see `run_vit_transformer`).
 
     Returns:
         `(latent, ids_restore, mask)`: encoder tokens `(batch, prefix + K,
@@ -251,7 +261,39 @@ def encode_vit(
     else:
         ids_restore = None
         mask = ops.zeros((ops.shape(tokens)[0], num_patches), tokens.dtype)
-    return transformer(tokens, training=training), ids_restore, mask
+    latent = run_vit_transformer(transformer, tokens, training=training, remat=remat)
+    return latent, ids_restore, mask
+
+
+def run_vit_transformer(transformer, tokens, training=False, remat=False):
+    """Runs a KerasHub `ViTEncoder`, optionally recomputed in the backward pass.
+
+    With `remat=True` and the encoder in inference mode, each transformer
+    block goes through `dreamkeras.utils.recompute_in_backward`: only the
+    blocks' inputs are kept for the backward pass, not their attention maps
+    and MLP activations. A transformer without KerasHub's `encoder_layers`
+    list is recomputed as one piece.
+
+    Args:
+        transformer: the `vit_encoder` layer of a `ViTBackbone`.
+        tokens: `(batch, tokens, dim)` embedded tokens.
+        training: bool. Dropout mode; remat applies only in inference mode.
+        remat: bool.
+
+    Returns:
+        `(batch, tokens, dim)` normalised encoder outputs.
+    """
+    if not remat or training:
+        return transformer(tokens, training=training)
+    blocks = getattr(transformer, "encoder_layers", None)
+    if blocks is None or not all(
+        hasattr(transformer, name) for name in ("dropout", "layer_norm")
+    ):
+        return recompute_in_backward(transformer)(tokens)
+    x = transformer.dropout(tokens)
+    for block in blocks:
+        x = recompute_in_backward(block)(x)
+    return transformer.layer_norm(x)
 
 
 def restore_token_order(kept, ids_restore):
