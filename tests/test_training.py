@@ -154,3 +154,11 @@ def test_build_model_follows_the_flags():
     model = training.build_model(args, 10, (64, 64, 3), vit)
     assert isinstance(model, dreamkeras.SleepNet)
     assert model.stem == "imagenet" and model.trainable_encoder
+    assert not model.remat and not model.stop_gradient
+    args = parser.parse_args(
+        ["--model", "dreamnet", "--blocks", "1", "--width", "8", "--remat", "--stop-gradient"]
+    )
+    mae = dreamkeras.encoders.load_autoencoder("mae-tiny-32")
+    model = training.build_model(args, 10, (32, 32, 3), mae)
+    assert isinstance(model, dreamkeras.DreamNet) and model.remat and model.stop_gradient
+    assert model.get_layer("dream_connection_1").remat

@@ -117,11 +117,10 @@ class FrozenModelConnection(keras.layers.Layer):
             return self.adapter_out(grid, training=training)
         return self.adapter_out(grid)
 
-    @property
-    def _recompute(self):
-        # Only a backward pass through the frozen model has activations to
-        # keep; with `stop_gradient` there is none.
-        return self.remat and not self.stop_gradient
+    def _recompute(self, training):
+        # Only a training step's backward pass through the frozen model has
+        # activations to keep; with `stop_gradient` there is none.
+        return bool(self.remat and training and not self.stop_gradient)
 
     def _encoder_training(self, training):
         # A frozen model always runs in inference mode (dropout off).
@@ -236,20 +235,22 @@ class SleepConnection(FrozenModelConnection):
                 self.seed_generator,
                 self.spec.num_prefix_tokens,
                 training=encoder_training,
-                remat=self._recompute,
+                remat=self._recompute(training),
             )
             patch_tokens = restore_token_order(
                 tokens[:, self.spec.num_prefix_tokens :], ids_restore
             )
         else:
-            tokens = self._encode_unmasked(images, encoder_training)
+            tokens = self._encode_unmasked(
+                images, encoder_training, self._recompute(training)
+            )
             patch_tokens = tokens[:, self.spec.num_prefix_tokens :]
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patch_tokens, (-1, grid_h, grid_w, self.spec.hidden_dim))
         return self._project(self._frozen_output(grid), training)
 
-    def _encode_unmasked(self, images, training):
-        if not self._recompute or training:
+    def _encode_unmasked(self, images, training, remat):
+        if not remat or training:
             return self.encoder(images, training=training)
         if _is_vit_backbone(self.encoder):
             tokens, _, _ = encode_vit(
@@ -359,7 +360,7 @@ class DreamConnection(FrozenModelConnection):
         mask_ratio = self.mask_ratio if training else 0.0
         encoder_training = self._encoder_training(training)
         latent, ids_restore, _ = self.autoencoder.encode(
-            images, mask_ratio, training=encoder_training, remat=self._recompute
+            images, mask_ratio, training=encoder_training, remat=self._recompute(training)
         )
         # Stopped before both outputs: the dream feeds DreamNet's parallel
         # block and would otherwise carry gradients back into the autoencoder.
@@ -367,7 +368,7 @@ class DreamConnection(FrozenModelConnection):
             self.autoencoder.decoder(
                 latent,
                 ids_restore,
-                remat=self._recompute and not encoder_training,
+                remat=self._recompute(training) and not encoder_training,
                 training=encoder_training,
             )
         )
