@@ -152,3 +152,31 @@ def test_remat_cuts_the_memory_the_compiled_step_keeps():
     plain = compiled_temp_bytes(model(False), images, labels)
     recomputed = compiled_temp_bytes(model(True), images, labels)
     assert recomputed < 0.6 * plain, (plain, recomputed)
+
+
+def test_sleep_connection_remat_on_an_encoder_that_is_not_a_vit_backbone():
+    # Any image-to-tokens Keras model is accepted; it is recomputed whole.
+    def model(remat):
+        image = keras.Input((32, 32, 3))
+        tokens = keras.layers.Conv2D(16, 8, strides=8)(image)
+        tokens = keras.layers.Reshape((16, 16))(tokens)
+        tokens = keras.layers.Dense(16, activation="gelu")(tokens)
+        encoder = keras.Model(image, tokens)
+        features = keras.Input((8, 8, 8))
+        x = dreamkeras.layers.SleepConnection(encoder, remat=remat)(features)
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        outputs = keras.layers.Dense(3, activation="softmax")(x)
+        model = keras.Model(features, outputs)
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy"
+        )
+        return model
+
+    plain, recomputed = model(False), model(True)
+    recomputed.set_weights(plain.get_weights())
+    x = np.random.default_rng(2).random((4, 8, 8, 8)).astype("float32")
+    y = np.array([0, 1, 2, 1])
+    plain.train_on_batch(x, y)
+    recomputed.train_on_batch(x, y)
+    for a, b in zip(plain.weights, recomputed.weights):
+        np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=1e-4, atol=1e-6)
