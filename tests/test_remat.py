@@ -43,7 +43,9 @@ def block_model(remat, trainable_block):
     outputs = keras.layers.Dense(3, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     block.trainable = trainable_block
-    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy"
+    )
     return model
 
 

@@ -360,7 +360,10 @@ class DreamConnection(FrozenModelConnection):
         mask_ratio = self.mask_ratio if training else 0.0
         encoder_training = self._encoder_training(training)
         latent, ids_restore, _ = self.autoencoder.encode(
-            images, mask_ratio, training=encoder_training, remat=self._recompute(training)
+            images,
+            mask_ratio,
+            training=encoder_training,
+            remat=self._recompute(training),
         )
         # Stopped before both outputs: the dream feeds DreamNet's parallel
         # block and would otherwise carry gradients back into the autoencoder.

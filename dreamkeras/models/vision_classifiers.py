@@ -260,6 +260,36 @@ class ChainClassifier(VisionChainClassifier):
         )
 
 
+CONNECTION_OPTIONS = (
+    "projection", "mask_ratio", "trainable_encoder", "stop_gradient", "remat"
+)
+
+
+def _connection_maker(connection_cls, frozen_model, prefix, options, dtype):
+    """`make_connection(index, shape)` for `VisionChainClassifier`."""
+
+    def make_connection(index, shape):
+        return connection_cls(
+            frozen_model,
+            output_size=shape[1:3],
+            output_channels=shape[-1],
+            dtype=dtype,
+            name=f"{prefix}_connection_{index + 1}",
+            **options,
+        )
+
+    return make_connection
+
+
+def _set_connection_options(model, options):
+    for name in CONNECTION_OPTIONS:
+        setattr(model, name, options[name])
+
+
+def _connection_options(model):
+    return {name: getattr(model, name) for name in CONNECTION_OPTIONS}
+
+
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class SleepNet(VisionChainClassifier):
     """Vision SleepNet: a ResNet chain enriched by a frozen image encoder.
@@ -332,44 +362,28 @@ class SleepNet(VisionChainClassifier):
         **kwargs,
     ):
         set_trainable(encoder, trainable_encoder)
-
-        def make_connection(index, shape):
-            return SleepConnection(
-                encoder,
-                mask_ratio=mask_ratio,
-                projection=projection,
-                output_size=shape[1:3],
-                output_channels=shape[-1],
-                trainable_encoder=trainable_encoder,
-                stop_gradient=stop_gradient,
-                remat=remat,
-                dtype=dtype,
-                name=f"sleep_connection_{index + 1}",
-            )
-
+        options = dict(
+            projection=projection,
+            mask_ratio=mask_ratio,
+            trainable_encoder=trainable_encoder,
+            stop_gradient=stop_gradient,
+            remat=remat,
+        )
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
-            head_dtype, make_connection=make_connection, dtype=dtype, **kwargs,
+            head_dtype,
+            make_connection=_connection_maker(
+                SleepConnection, encoder, "sleep", options, dtype
+            ),
+            dtype=dtype, **kwargs,
         )
         self.encoder = encoder
-        self.projection = projection
-        self.mask_ratio = mask_ratio
-        self.trainable_encoder = trainable_encoder
-        self.stop_gradient = stop_gradient
-        self.remat = remat
+        _set_connection_options(self, options)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "encoder": keras.layers.serialize(self.encoder),
-                "projection": self.projection,
-                "mask_ratio": self.mask_ratio,
-                "trainable_encoder": self.trainable_encoder,
-                "stop_gradient": self.stop_gradient,
-                "remat": self.remat,
-            }
-        )
+        config["encoder"] = keras.layers.serialize(self.encoder)
+        config.update(_connection_options(self))
         return config
 
     @classmethod
@@ -451,45 +465,28 @@ class DreamNet(VisionChainClassifier):
                 f"Received: autoencoder={autoencoder!r}."
             )
         set_trainable(autoencoder, trainable_encoder)
-
-        def make_connection(index, shape):
-            return DreamConnection(
-                autoencoder,
-                mask_ratio=mask_ratio,
-                projection=projection,
-                output_size=shape[1:3],
-                output_channels=shape[-1],
-                trainable_encoder=trainable_encoder,
-                stop_gradient=stop_gradient,
-                remat=remat,
-                dtype=dtype,
-                name=f"dream_connection_{index + 1}",
-            )
-
+        options = dict(
+            projection=projection,
+            mask_ratio=mask_ratio,
+            trainable_encoder=trainable_encoder,
+            stop_gradient=stop_gradient,
+            remat=remat,
+        )
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
-            head_dtype, make_connection=make_connection, merge_dreams=True,
-            dtype=dtype, **kwargs,
+            head_dtype,
+            make_connection=_connection_maker(
+                DreamConnection, autoencoder, "dream", options, dtype
+            ),
+            merge_dreams=True, dtype=dtype, **kwargs,
         )
         self.autoencoder = autoencoder
-        self.projection = projection
-        self.mask_ratio = mask_ratio
-        self.trainable_encoder = trainable_encoder
-        self.stop_gradient = stop_gradient
-        self.remat = remat
+        _set_connection_options(self, options)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "autoencoder": keras.layers.serialize(self.autoencoder),
-                "projection": self.projection,
-                "mask_ratio": self.mask_ratio,
-                "trainable_encoder": self.trainable_encoder,
-                "stop_gradient": self.stop_gradient,
-                "remat": self.remat,
-            }
-        )
+        config["autoencoder"] = keras.layers.serialize(self.autoencoder)
+        config.update(_connection_options(self))
         return config
 
     @classmethod
