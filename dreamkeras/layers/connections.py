@@ -9,16 +9,13 @@ from dreamkeras.layers.adapters import TokenGridToFeature
 from dreamkeras.layers.encoder_spec import describe_image_encoder
 from dreamkeras.models.mae.mae_layers import encode_vit
 from dreamkeras.models.mae.mae_layers import restore_token_order
+from dreamkeras.models.mae.mae_layers import run_vit_transformer
+from dreamkeras.models.mae.mae_layers import vit_parts
 from dreamkeras.utils.freezing import set_trainable
 from dreamkeras.utils.remat import recompute_in_backward
 
 PROJECTIONS = ("grid", "pooled")
 MIN_FEATURE_SIZE = 2
-
-
-def _is_vit_backbone(encoder):
-    layer_names = {layer.name for layer in getattr(encoder, "layers", ())}
-    return {"vit_patching_and_embedding", "vit_encoder"} <= layer_names
 
 
 class FrozenModelConnection(keras.layers.Layer):
@@ -119,8 +116,14 @@ class FrozenModelConnection(keras.layers.Layer):
 
     def _recompute(self, training):
         # Only a training step's backward pass through the frozen model has
-        # activations to keep; with `stop_gradient` there is none.
-        return bool(self.remat and training and not self.stop_gradient)
+        # activations to keep; with `stop_gradient` there is none. Blocks in
+        # training mode (an unfrozen model's dropout) are not recomputed.
+        return bool(
+            self.remat
+            and training
+            and not self.stop_gradient
+            and not self._encoder_training(training)
+        )
 
     def _encoder_training(self, training):
         # A frozen model always runs in inference mode (dropout off).
@@ -242,7 +245,7 @@ class SleepConnection(FrozenModelConnection):
             )
         else:
             tokens = self._encode_unmasked(
-                images, encoder_training, self._recompute(training)
+                images, encoder_training, remat=self._recompute(training)
             )
             patch_tokens = tokens[:, self.spec.num_prefix_tokens :]
         grid_h, grid_w = self.spec.grid_size
@@ -250,14 +253,13 @@ class SleepConnection(FrozenModelConnection):
         return self._project(self._frozen_output(grid), training)
 
     def _encode_unmasked(self, images, training, remat):
-        if not remat or training:
+        if not remat:
             return self.encoder(images, training=training)
-        if _is_vit_backbone(self.encoder):
-            tokens, _, _ = encode_vit(
-                self.encoder, images, 0.0, None, training=False, remat=True
-            )
-            return tokens
-        return recompute_in_backward(self.encoder)(images)
+        parts = vit_parts(self.encoder)
+        if parts is None:
+            return recompute_in_backward(self.encoder)(images)
+        embedding, transformer = parts
+        return run_vit_transformer(transformer, embedding(images), remat=True)
 
     def compute_output_shape(self, input_shape):
         return self._feature_output_shape(input_shape)
@@ -371,7 +373,7 @@ class DreamConnection(FrozenModelConnection):
             self.autoencoder.decoder(
                 latent,
                 ids_restore,
-                remat=self._recompute(training) and not encoder_training,
+                remat=self._recompute(training),
                 training=encoder_training,
             )
         )

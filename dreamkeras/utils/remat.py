@@ -77,8 +77,8 @@ def _jax_recompute_after_gradient(fn):
             # `0 * g` is not folded for floats (it is NaN for an infinite g,
             # and then so is the gradient anyway), so the recomputation
             # cannot start before this block's gradient exists.
-            first = jnp.reshape(gradient, (-1,))[:1].astype("float32")
-            x = x + (0.0 * jnp.sum(first)).astype(x.dtype)
+            first = jnp.reshape(gradient, (-1,))[0].astype("float32")
+            x = x + (0.0 * first).astype(x.dtype)
             _, pullback = jax.vjp(pure_fn, x, *consts)
             return pullback(gradient)
 

@@ -208,6 +208,25 @@ class MAEDecoder(keras.layers.Layer):
         return config
 
 
+def vit_parts(encoder):
+    """Returns a `ViTBackbone`'s `(patch embedding, transformer)` layers.
+
+    Args:
+        encoder: an image encoder.
+
+    Returns:
+        The `vit_patching_and_embedding` and `vit_encoder` layers of a
+        KerasHub `ViTBackbone`-style encoder, or `None` for other encoders.
+    """
+    try:
+        return (
+            encoder.get_layer("vit_patching_and_embedding"),
+            encoder.get_layer("vit_encoder"),
+        )
+    except (AttributeError, ValueError):
+        return None
+
+
 def encode_vit(
     encoder,
     images,
@@ -241,15 +260,14 @@ def encode_vit(
         dim)`, the restore permutation (`None` without masking) and the
         `(batch, N)` mask (1 = dropped).
     """
-    try:
-        embedding = encoder.get_layer("vit_patching_and_embedding")
-        transformer = encoder.get_layer("vit_encoder")
-    except ValueError as error:
+    parts = vit_parts(encoder)
+    if parts is None:
         raise ValueError(
             "Masking patches needs a KerasHub `ViTBackbone`-style encoder with "
             "`vit_patching_and_embedding` and `vit_encoder` layers. Use "
             f"`mask_ratio=0` with this encoder. Received: {encoder!r}."
-        ) from error
+        )
+    embedding, transformer = parts
     tokens = embedding(images)
     num_patches = tokens.shape[1] - num_prefix_tokens
     if mask_ratio > 0:
