@@ -45,11 +45,25 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--precision", default="float32",
                         choices=["float32", "mixed_bfloat16", "mixed_float16"])
+    parser.add_argument("--loop", choices=["fit", "on-batch"], default="fit",
+                        help="Time steps through model.fit/predict (state kept "
+                        "in the backend between steps, as in training) or "
+                        "train_on_batch/predict_on_batch calls.")
+    parser.add_argument("--steps-per-execution", type=int, default=1,
+                        help="Steps per compiled call (model.compile); fit only.")
     parser.add_argument("--steps", type=int, default=5, help="Timed steps.")
     parser.add_argument("--warmup", type=int, default=2, help="Untimed steps.")
     parser.add_argument("--skip-inference", action="store_true")
     parser.add_argument("--output", default=None, help="JSON file for the figures.")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.steps_per_execution < 1:
+        parser.error("--steps-per-execution must be at least 1.")
+    if args.steps_per_execution > 1 and args.loop != "fit":
+        parser.error("--steps-per-execution needs --loop fit.")
+    if args.steps_per_execution > 1 and args.backend == "torch":
+        parser.error("--steps-per-execution must be 1 with --backend torch "
+                     "(Keras's PyTorch trainer runs one step per call).")
+    return args
 
 
 def main(argv=None):
@@ -85,6 +99,7 @@ def main(argv=None):
         optimizer=keras.optimizers.Adam(1e-3),
         loss=loss,
         jit_compile=args.backend != "torch",
+        steps_per_execution=args.steps_per_execution,
     )
 
     params = profiling.parameter_counts(model)
@@ -92,9 +107,14 @@ def main(argv=None):
     peak = profiling.matmul_peak_flops(
         dtype="float32" if args.precision == "float32" else args.precision.split("_")[1]
     )
-    train_first, train_step = profiling.time_steps(
-        lambda: model.train_on_batch(images, labels), args.warmup, args.steps
-    )
+    if args.loop == "fit":
+        train_first, train_step = profiling.time_fit(
+            model, images, labels, args.warmup, args.steps
+        )
+    else:
+        train_first, train_step = profiling.time_steps(
+            lambda: model.train_on_batch(images, labels), args.warmup, args.steps
+        )
     result = {
         "backend": args.backend,
         "model": args.model,
@@ -107,6 +127,8 @@ def main(argv=None):
         "projection": args.projection,
         "stop_gradient": args.stop_gradient,
         "remat": args.remat,
+        "loop": args.loop,
+        "steps_per_execution": args.steps_per_execution,
         "parameters": params,
         "train_compile_seconds": train_first,
         "train_step_seconds": train_step,
@@ -124,9 +146,14 @@ def main(argv=None):
             train_share_of_matmul_peak=achieved / peak,
         )
     if not args.skip_inference:
-        infer_first, infer_step = profiling.time_steps(
-            lambda: model.predict_on_batch(images), args.warmup, args.steps
-        )
+        if args.loop == "fit":
+            infer_first, infer_step = profiling.time_predict(
+                model, images, args.warmup, args.steps
+            )
+        else:
+            infer_first, infer_step = profiling.time_steps(
+                lambda: model.predict_on_batch(images), args.warmup, args.steps
+            )
         result.update(
             inference_compile_seconds=infer_first,
             inference_images_per_second=args.batch_size / infer_step,
@@ -158,7 +185,8 @@ def print_report(result):
         )
     lines.append(
         f"  train          {result['train_images_per_second']:.2f} img/s "
-        f"(step {result['train_step_seconds'] * 1e3:.1f} ms, first call "
+        f"({result.get('loop', 'fit')}, {result['train_step_seconds'] * 1e3:.1f} "
+        f"ms/step, first call "
         f"{result['train_compile_seconds']:.1f} s)"
     )
     if "train_flops_per_second" in result:

@@ -3,6 +3,7 @@ import os
 import sys
 
 import keras
+import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "apps"))
 import benchmark  # noqa: E402
@@ -38,11 +39,55 @@ def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
         [
             f"--backend={keras.backend.backend()}", "--model=dreamnet", "--blocks=1",
             "--encoder=mae-tiny-32", "--width=8", "--batch-size=2", "--steps=1",
-            "--warmup=0", "--remat", "--skip-inference", f"--output={output}",
+            "--warmup=0", "--remat", "--skip-inference", "--loop=on-batch",
+            f"--output={output}",
         ]
     )
-    assert ", remat" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert ", remat" in printed and "(on-batch," in printed
     saved = json.loads(output.read_text())
     assert saved["remat"] and not saved["stop_gradient"]
+    assert saved["loop"] == "on-batch"
     assert saved["train_images_per_second"] > 0
     assert "inference_images_per_second" not in saved
+
+
+def test_benchmark_fit_loop_runs_whole_executions(tmp_path, capsys, monkeypatch):
+    calls = []
+    original_fit = keras.Model.fit
+
+    def counting_fit(self, x=None, y=None, **kwargs):
+        calls.append((len(x), len(y), kwargs["batch_size"]))
+        return original_fit(self, x, y, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", counting_fit)
+    output = tmp_path / "bench.json"
+    # Keras's PyTorch trainer runs one step per call.
+    per_execution = 1 if keras.backend.backend() == "torch" else 2
+    benchmark.main(
+        [
+            f"--backend={keras.backend.backend()}", "--model=sleepnet", "--blocks=1",
+            "--encoder=mae-tiny-32", "--width=8", "--batch-size=2", "--steps=3",
+            "--warmup=1", f"--steps-per-execution={per_execution}",
+            "--skip-inference", f"--output={output}",
+        ]
+    )
+    # First execution, warm-up and timed steps, each rounded up to whole
+    # executions, of 2 images per step.
+    if per_execution == 2:
+        assert calls == [(4, 4, 2), (4, 4, 2), (8, 8, 2)]
+    else:
+        assert calls == [(2, 2, 2), (2, 2, 2), (6, 6, 2)]
+    saved = json.loads(output.read_text())
+    assert saved["loop"] == "fit"
+    assert saved["steps_per_execution"] == per_execution
+    assert "(fit," in capsys.readouterr().out
+
+
+def test_benchmark_rejects_steps_per_execution_without_fit(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--loop=on-batch", "--steps-per-execution=4"])
+    assert "--steps-per-execution needs --loop fit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--backend=torch", "--steps-per-execution=2"])
+    assert "must be 1 with --backend torch" in capsys.readouterr().err

@@ -138,6 +138,70 @@ def time_steps(step, num_warmup, num_steps):
     return first, statistics.median(timings)
 
 
+def time_fit(model, images, labels, num_warmup, num_steps):
+    """Times `model.fit` on copies of one batch; returns `(first, per_step)`.
+
+    Unlike a loop of `train_on_batch` calls, which copies every variable
+    back into the model after each step, `fit` keeps the training state in
+    the backend between steps, as real training does. The first `fit` (one
+    execution of `model.steps_per_execution` steps) includes tracing and
+    compilation; `num_warmup` more steps are discarded; then one `fit` over
+    `num_steps` steps is timed, and its wall time (with `fit`'s own per-call
+    work) divided by the steps. Step counts are rounded up to whole
+    executions.
+
+    Args:
+        model: a compiled `keras.Model`.
+        images: one batch of inputs (a NumPy array).
+        labels: the batch's targets.
+        num_warmup: untimed steps after the first execution.
+        num_steps: timed steps.
+
+    Returns:
+        `(first_call_seconds, seconds_per_step)`.
+
+    Example:
+
+    ```python
+    first, step = time_fit(model, images, labels, num_warmup=2, num_steps=5)
+    images_per_second = len(images) / step
+    ```
+    """
+    return _time_loop(
+        lambda x, y: model.fit(
+            x, y, batch_size=len(images), epochs=1, shuffle=False, verbose=0
+        ),
+        model, images, labels, num_warmup, num_steps,
+    )
+
+
+def time_predict(model, images, num_warmup, num_steps):
+    """Times `model.predict` like `time_fit` times `fit`."""
+    return _time_loop(
+        lambda x, y: model.predict(x, batch_size=len(images), verbose=0),
+        model, images, None, num_warmup, num_steps,
+    )
+
+
+def _time_loop(run, model, images, labels, num_warmup, num_steps):
+    chunk = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+
+    def run_steps(count):
+        executions = max(1, -(-count // chunk))
+        steps = executions * chunk
+        x = np.concatenate([images] * steps)
+        y = None if labels is None else np.concatenate([labels] * steps)
+        start = time.perf_counter()
+        run(x, y)
+        return time.perf_counter() - start, steps
+
+    first, _ = run_steps(chunk)
+    if num_warmup:
+        run_steps(num_warmup)
+    seconds, steps = run_steps(max(1, num_steps))
+    return first, seconds / steps
+
+
 def peak_memory():
     """Peak host RSS in bytes, and peak device memory where there is a GPU."""
     host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
