@@ -162,3 +162,22 @@ def test_build_model_follows_the_flags():
     model = training.build_model(args, 10, (32, 32, 3), mae)
     assert isinstance(model, dreamkeras.DreamNet) and model.remat and model.stop_gradient
     assert model.get_layer("dream_connection_1").remat
+
+
+def test_a_nan_loss_is_an_error_that_names_the_fix():
+    from dreamkeras.training.trainer import TrainingSetupError
+    from dreamkeras.training.trainer import check_losses_finite
+
+    def fit(targets):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        return model.fit(
+            np.ones((8, 2), "float32"), targets, epochs=3, batch_size=4,
+            verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()],
+        )
+
+    history = fit(np.full((8, 1), np.nan, "float32"))
+    assert len(history.history["loss"]) == 1  # TerminateOnNaN ended it quietly.
+    with pytest.raises(TrainingSetupError, match="NaN/inf loss.*Lower --lr"):
+        check_losses_finite(history, "Lower --lr.")
+    check_losses_finite(fit(np.ones((8, 1), "float32")), "Lower --lr.")

@@ -11,7 +11,6 @@ TensorBoard logs and the callbacks of `dreamkeras.training`.
 import argparse
 import datetime
 import json
-import math
 import os
 import shutil
 import sys
@@ -28,6 +27,7 @@ from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
 from dreamkeras.training.config import add_output_flags
 from dreamkeras.training.trainer import TrainingSetupError
+from dreamkeras.training.trainer import check_losses_finite
 from dreamkeras.training.trainer import _backup_epoch
 from dreamkeras.training.trainer import _jsonable
 
@@ -534,12 +534,7 @@ def pretrain(args, callbacks=None):
         callbacks=fit_callbacks, verbose=args.verbose, shuffle=False,
     )
     timings["fit"] = time.perf_counter() - tick
-    losses = history.history.get("loss", [])
-    if any(not math.isfinite(v) for v in losses):
-        raise TrainingSetupError(
-            f"Training stopped on a NaN/inf loss (losses per epoch: {losses}). "
-            f"Lower --lr."
-        )
+    check_losses_finite(history, "Lower --lr.")
     tick = time.perf_counter()
     trained = measure(mae)
     timings["evaluate"] = time.perf_counter() - tick

@@ -485,6 +485,20 @@ def check_common_args(args):
             raise TrainingSetupError(message)
 
 
+def check_losses_finite(history, advice):
+    """Raises `TrainingSetupError` if `fit` stopped on a NaN/inf loss.
+
+    `keras.callbacks.TerminateOnNaN` ends training quietly; this turns its
+    outcome into an error that names the losses and `advice` (the fix).
+    """
+    losses = history.history.get("loss", [])
+    if any(not math.isfinite(v) for v in losses):
+        raise TrainingSetupError(
+            f"Training stopped on a NaN/inf loss (losses per epoch: {losses}). "
+            f"{advice}"
+        )
+
+
 def train(args, defaults, load_data, callbacks=None, task=None):
     """Runs one training run from parsed flags; returns the report dict.
 
@@ -652,12 +666,9 @@ def _fit_and_report(
         shuffle=False,
     )
     timings["fit"] = time.perf_counter() - tick
-    losses = history.history.get("loss", [])
-    if any(not math.isfinite(v) for v in losses):
-        raise TrainingSetupError(
-            f"Training stopped on a NaN/inf loss (losses per epoch: {losses}). "
-            f"Lower --lr, or use --mixed-precision none / mixed_bfloat16."
-        )
+    check_losses_finite(
+        history, "Lower --lr, or use --mixed-precision none / mixed_bfloat16."
+    )
 
     tick = time.perf_counter()
     eval_speed = Throughput(args.batch_size, mode="test")
