@@ -4,6 +4,10 @@ import pytest
 
 import dreamkeras
 from dreamkeras.layers import matmul_convolution
+from dreamkeras.layers.matmul_conv import patch_convolution
+from dreamkeras.models.mae.mae_layers import embed_patches
+from dreamkeras.models.mae.mae_layers import vit_parts
+from tests.helpers import tiny_vit
 from tests.helpers import run_serialization_test
 from tests.helpers import to_numpy
 
@@ -121,3 +125,73 @@ def test_residual_block_weights_keep_their_saved_layout(tmp_path):
         to_numpy(revived(images)), to_numpy(model(images)), rtol=1e-5, atol=1e-5
     )
     assert run_serialization_test(block).matmul_max_pixels == 4
+
+
+@pytest.mark.parametrize(
+    "input_shape, patch",
+    [((2, 8, 8, 3), 4), ((2, 10, 9, 3), (4, 3)), ((1, 6, 6, 2), 2)],
+)
+def test_patch_convolution_equals_native_convolution(input_shape, patch):
+    # (2, 10, 9, 3) with 4x3 patches: the last 2 rows are dropped, as the
+    # "valid" convolution drops them.
+    native = keras.layers.Conv2D(5, patch, strides=patch)
+    native.build(input_shape)
+    rng = np.random.default_rng(4)
+    native.kernel.assign(rng.normal(size=native.kernel.shape).astype("float32"))
+    images = rng.normal(size=input_shape).astype("float32")
+    expected = to_numpy(native.convolution_op(images, native.kernel))
+    patches = patch_convolution(native, images, native.kernel)
+    assert patches is not None and patches.shape == expected.shape
+    np.testing.assert_allclose(to_numpy(patches), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding", [(3, 1, "valid"), (4, 2, "valid"), (4, 4, "same")]
+)
+def test_patch_convolution_leaves_overlapping_or_padded_kernels(kernel_size, strides, padding):
+    conv = keras.layers.Conv2D(5, kernel_size, strides=strides, padding=padding)
+    conv.build((1, 8, 8, 3))
+    assert patch_convolution(conv, np.zeros((1, 8, 8, 3), "float32"), conv.kernel) is None
+
+
+class _Embed(keras.layers.Layer):
+    """A trainable 1x1 mixing of the channels, then a ViT patch embedding."""
+
+    def __init__(self, vit, fast, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = vit_parts(vit)[0]
+        self.embedding.trainable = False
+        self.fast = fast
+        self.mix = keras.layers.Dense(3, kernel_initializer="orthogonal")
+
+    def call(self, images):
+        mixed = self.mix(images)
+        if self.fast:
+            return embed_patches(self.embedding, mixed)
+        return self.embedding(mixed)
+
+
+def test_embed_patches_matches_the_keras_hub_layer_and_its_gradient():
+    vit = tiny_vit(patch_size=4)
+    embedding = vit_parts(vit)[0]
+    images = np.random.default_rng(5).normal(size=(2, 32, 32, 3)).astype("float32")
+    conv = embedding.patch_embedding
+    assert patch_convolution(conv, images, conv.kernel) is not None
+    np.testing.assert_allclose(
+        to_numpy(embed_patches(embedding, images)), to_numpy(embedding(images)),
+        rtol=1e-5, atol=1e-5,
+    )
+    # One SGD step through each path moves the trainable layer before the
+    # frozen embedding the same way: same gradient with respect to the images.
+    initial, mixes = [], []
+    for fast in (True, False):
+        keras.utils.set_random_seed(0)
+        layer = _Embed(vit, fast)
+        model = keras.Sequential([keras.Input((32, 32, 3)), layer])
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        initial.append(to_numpy(layer.mix.kernel))
+        model.train_on_batch(images, np.ones((2, 65, 16), "float32"))
+        mixes.append(to_numpy(layer.mix.kernel))
+    np.testing.assert_array_equal(initial[0], initial[1])
+    assert np.abs(mixes[0] - initial[0]).max() > 1e-3  # The step moved it.
+    np.testing.assert_allclose(mixes[0], mixes[1], rtol=1e-4, atol=1e-6)

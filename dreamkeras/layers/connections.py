@@ -7,6 +7,7 @@ from dreamkeras.layers.adapters import FeatureToImage
 from dreamkeras.layers.adapters import PooledTokensToFeature
 from dreamkeras.layers.adapters import TokenGridToFeature
 from dreamkeras.layers.encoder_spec import describe_image_encoder
+from dreamkeras.models.mae.mae_layers import embed_patches
 from dreamkeras.models.mae.mae_layers import encode_vit
 from dreamkeras.models.mae.mae_layers import restore_token_order
 from dreamkeras.models.mae.mae_layers import run_vit_transformer
@@ -253,13 +254,16 @@ class SleepConnection(FrozenModelConnection):
         return self._project(self._frozen_output(grid), training)
 
     def _encode_unmasked(self, images, training, remat):
-        if not remat:
-            return self.encoder(images, training=training)
         parts = vit_parts(self.encoder)
         if parts is None:
-            return recompute_in_backward(self.encoder)(images)
+            if remat:
+                return recompute_in_backward(self.encoder)(images)
+            return self.encoder(images, training=training)
         embedding, transformer = parts
-        return run_vit_transformer(transformer, embedding(images), remat=True)
+        return run_vit_transformer(
+            transformer, embed_patches(embedding, images), training=training,
+            remat=remat,
+        )
 
     def compute_output_shape(self, input_shape):
         return self._feature_output_shape(input_shape)

@@ -4,6 +4,7 @@ import keras
 import keras_hub
 from keras import ops
 
+from dreamkeras.layers.matmul_conv import patch_convolution
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.utils.remat import recompute_in_backward
 
@@ -227,6 +228,55 @@ def vit_parts(encoder):
         return None
 
 
+def embed_patches(embedding, images):
+    """Runs a KerasHub `ViTPatchingAndEmbedding`, its convolution as a matmul.
+
+    Gives what `embedding(images)` gives (patch embeddings, class token,
+    position embeddings), but computes the patch convolution with
+    `dreamkeras.layers.matmul_conv.patch_convolution`, which is much faster
+    forward and backward on CPU. Other embedding layers are simply called.
+
+    Args:
+        embedding: the `vit_patching_and_embedding` layer of a `ViTBackbone`.
+        images: `(batch, height, width, channels)` images.
+
+    Returns:
+        `(batch, prefix + patches, hidden_dim)` embedded tokens.
+
+    Example:
+
+    ```python
+    embedding, transformer = vit_parts(backbone)
+    tokens = embed_patches(embedding, images)
+    ```
+    """
+    conv = getattr(embedding, "patch_embedding", None)
+    if (
+        type(embedding).__name__ != "ViTPatchingAndEmbedding"
+        or not isinstance(conv, keras.layers.Conv2D)
+        or getattr(embedding, "data_format", None) != "channels_last"
+    ):
+        return embedding(images)
+    dtype = embedding.compute_dtype
+    patches = patch_convolution(
+        conv, ops.cast(images, dtype), ops.cast(conv.kernel, dtype)
+    )
+    if patches is None:
+        return embedding(images)
+    if conv.use_bias:
+        patches = patches + ops.cast(conv.bias, dtype)
+    tokens = ops.reshape(
+        patches, (-1, patches.shape[1] * patches.shape[2], conv.filters)
+    )
+    if embedding.use_class_token:
+        class_token = ops.tile(
+            ops.cast(embedding.class_token, dtype), (ops.shape(tokens)[0], 1, 1)
+        )
+        tokens = ops.concatenate([class_token, tokens], axis=1)
+    positions = embedding.position_embedding(embedding.position_ids)
+    return ops.add(tokens, ops.cast(positions, dtype))
+
+
 def encode_vit(
     encoder,
     images,
@@ -268,7 +318,7 @@ def encode_vit(
             f"`mask_ratio=0` with this encoder. Received: {encoder!r}."
         )
     embedding, transformer = parts
-    tokens = embedding(images)
+    tokens = embed_patches(embedding, images)
     num_patches = tokens.shape[1] - num_prefix_tokens
     if mask_ratio > 0:
         prefix = tokens[:, :num_prefix_tokens]
