@@ -27,6 +27,16 @@ def _valid_padding(size, kernel, stride):
     return (size - kernel) // stride + 1, (0, 0)
 
 
+def _is_plain_convolution(conv, inputs):
+    """channels_last, ungrouped, undilated, on a map of known height and width."""
+    return (
+        conv.data_format == "channels_last"
+        and conv.groups == 1
+        and tuple(conv.dilation_rate) == (1, 1)
+        and None not in tuple(inputs.shape[1:3])
+    )
+
+
 def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXELS):
     """The convolution of a `keras.layers.Conv2D` as one matmul, if small.
 
@@ -47,15 +57,9 @@ def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXEL
         than `max_pixels`, or `conv` is dilated, grouped or `channels_first`:
         then use the native convolution.
     """
-    if (
-        conv.data_format != "channels_last"
-        or conv.groups != 1
-        or tuple(conv.dilation_rate) != (1, 1)
-    ):
+    if not _is_plain_convolution(conv, inputs):
         return None
     height, width = inputs.shape[1], inputs.shape[2]
-    if height is None or width is None:
-        return None
     padding = _same_padding if conv.padding == "same" else _valid_padding
     out_h, pad_h = padding(height, conv.kernel_size[0], conv.strides[0])
     out_w, pad_w = padding(width, conv.kernel_size[1], conv.strides[1])
@@ -111,16 +115,12 @@ def patch_convolution(conv, inputs, kernel):
     ```
     """
     if (
-        conv.data_format != "channels_last"
-        or conv.groups != 1
-        or tuple(conv.dilation_rate) != (1, 1)
+        not _is_plain_convolution(conv, inputs)
         or conv.padding != "valid"
         or tuple(conv.strides) != tuple(conv.kernel_size)
     ):
         return None
     height, width, channels = inputs.shape[1], inputs.shape[2], inputs.shape[3]
-    if height is None or width is None or channels is None:
-        return None
     patch_h, patch_w = conv.kernel_size
     grid_h, grid_w = height // patch_h, width // patch_w
     if grid_h < 1 or grid_w < 1:

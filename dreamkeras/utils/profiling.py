@@ -189,11 +189,10 @@ def time_predict(model, images, num_warmup, num_steps):
 
 
 def _time_loop(run, model, images, labels, num_warmup, num_steps):
-    chunk = max(1, int(getattr(model, "steps_per_execution", 1) or 1))
+    chunk = model.steps_per_execution
 
     def run_steps(count):
-        executions = max(1, -(-count // chunk))
-        steps = executions * chunk
+        steps = max(1, -(-count // chunk)) * chunk
         x = np.concatenate([images] * steps)
         y = None if labels is None else np.concatenate([labels] * steps)
         start = time.perf_counter()
@@ -203,7 +202,7 @@ def _time_loop(run, model, images, labels, num_warmup, num_steps):
     first, _ = run_steps(chunk)
     if num_warmup:
         run_steps(num_warmup)
-    seconds, steps = run_steps(max(1, num_steps))
+    seconds, steps = run_steps(num_steps)
     return first, seconds / steps
 
 

@@ -254,14 +254,13 @@ def embed_patches(embedding, images):
     if (
         type(embedding).__name__ != "ViTPatchingAndEmbedding"
         or not isinstance(conv, keras.layers.Conv2D)
-        or getattr(embedding, "data_format", None) != "channels_last"
     ):
         return embedding(images)
     dtype = embedding.compute_dtype
     patches = patch_convolution(
         conv, ops.cast(images, dtype), ops.cast(conv.kernel, dtype)
     )
-    if patches is None:
+    if patches is None:  # channels_first, overlapping patches, ...
         return embedding(images)
     if conv.use_bias:
         patches = patches + ops.cast(conv.bias, dtype)
