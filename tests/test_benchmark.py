@@ -27,9 +27,18 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
     params = saved["parameters"]
     assert params["total"] == params["trainable"] + params["non_trainable"]
     assert 0 < params["frozen"] <= params["non_trainable"]
+    # On every backend: analytical FLOPs, and the achieved rate from them
+    # where XLA gives no count.
+    assert saved["analytical_train_flops_per_image"] > 0
+    assert saved["analytical_forward_flops_per_image"] > 0
+    assert saved["train_flops_per_second"] > 0
     if keras.backend.backend() == "jax":
+        assert saved["flops_count"] == "xla"
         # A train step costs more than a forward pass (backward pass too).
         assert saved["train_flops_per_image"] > saved["forward_flops_per_image"] > 0
+    else:
+        assert saved["flops_count"] == "analytical"
+        assert "analytical)" in printed
     assert result["memory"]["host_rss_bytes"] > 0
 
 

@@ -77,6 +77,61 @@ def test_count_flops_is_close_to_xla_cost_analysis():
     assert abs(ours - xla) / xla < 0.1
 
 
+def test_count_train_step_flops_matches_hand_computation():
+    inputs = keras.Input((4,))
+    hidden = keras.layers.Dense(8, name="trainable")(inputs)
+    frozen = keras.layers.Dense(2, name="frozen")
+    model = keras.Model(inputs, frozen(hidden))
+    frozen.trainable = False
+    trainable_forward, frozen_forward = 2 * 4 * 8, 2 * 8 * 2
+    step = training.count_train_step_flops(model)
+    assert step["forward"] == trainable_forward + frozen_forward
+    # Input and kernel gradients of the trainable layer, input gradient only
+    # of the frozen one.
+    assert step["backward"] == 2 * trainable_forward + frozen_forward
+    assert step["total"] == step["forward"] + step["backward"]
+    # Behind a stop_gradient the frozen layer has no backward pass.
+    stopped = training.count_train_step_flops(model, frozen_backward=False)
+    assert stopped["backward"] == 2 * trainable_forward
+
+
+def test_count_train_step_flops_of_attention_and_masking():
+    tokens = keras.Input((6, 8))
+    attention = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    model = keras.Model(tokens, attention(tokens, tokens))
+    products = 2 * 6 * 6 * 2 * (4 + 4)
+    projections = 2 * 6 * (4 * 8 * 8)
+    step = training.count_train_step_flops(model)
+    # Both operands of each product get a gradient; each projection an input
+    # and a kernel gradient.
+    assert step["backward"] == 2 * products + 2 * projections
+
+    # In training, the MAE encoder of a DreamNet sees only unmasked patches.
+    mae = dreamkeras.encoders.load_autoencoder("mae-tiny-32")
+    dreamnet = dreamkeras.DreamNet(
+        mae, num_classes=4, num_blocks=1, width=8, stem="cifar",
+        image_shape=(32, 32, 3), mask_ratio=0.75,
+    )
+    inference = training.count_flops(dreamnet)["by_kind"]["attention"]
+    masked = training.count_flops(dreamnet, training=True)["by_kind"]["attention"]
+    assert masked < inference
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="XLA cost analysis")
+def test_count_train_step_flops_is_close_to_xla_cost_analysis():
+    vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
+    model = dreamkeras.SleepNet(
+        vit, num_classes=4, num_blocks=1, width=32, stem="cifar",
+        image_shape=(32, 32, 3), mask_ratio=0.5,
+    )
+    images = np.random.rand(2, 32, 32, 3).astype("float32")
+    labels = np.array([0, 3])
+    loss = keras.losses.SparseCategoricalCrossentropy()
+    xla = profiling.xla_flops(model, images, labels, loss)["train_step"] / 2
+    ours = training.count_train_step_flops(model)["total"]
+    assert abs(ours - xla) / xla < 0.1
+
+
 def test_parameter_counts_split_frozen_encoder():
     vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
     model = dreamkeras.SleepNet(

@@ -16,6 +16,7 @@ from dreamkeras.training.config import build_text_parser as build_text_parser
 from dreamkeras.training.datasets import DATASETS as DATASETS
 from dreamkeras.training.datasets import TEXT_DATASETS as TEXT_DATASETS
 from dreamkeras.training.flops import count_flops as count_flops
+from dreamkeras.training.flops import count_train_step_flops as count_train_step_flops
 from dreamkeras.training.trainer import TrainingSetupError as TrainingSetupError
 from dreamkeras.training.trainer import build_model as build_model
 from dreamkeras.training.trainer import compile_model as compile_model

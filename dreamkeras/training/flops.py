@@ -15,6 +15,13 @@ A layer called several times (the one frozen encoder shared by all M
 connections) is counted at every call. Biases, normalisation, activations,
 softmax, pooling, resizing and element-wise additions are not counted; they
 are a few percent of a ResNet or ViT.
+
+`count_train_step_flops` adds the backward pass to a training-mode forward
+pass (in which an MAE encoder sees only its unmasked patches): per layer, the
+input gradient costs what its forward product cost, the kernel gradient as
+much again when the kernel is trainable, and the two attention products need
+gradients of both their operands. With `frozen_backward=False` (an encoder
+behind `stop_gradient`) frozen layers have no backward pass at all.
 """
 
 import contextlib
@@ -91,8 +98,17 @@ def _hooks():
     ]
 
 
+def _kernel_is_trainable(layer):
+    # Dense keeps its kernel variable in `_kernel` (`kernel` adds any LoRA).
+    kernel = getattr(layer, "_kernel", None)
+    if kernel is None:
+        kernel = getattr(layer, "kernel", None)
+    return bool(layer.trainable and getattr(kernel, "trainable", False))
+
+
 @contextlib.contextmanager
-def _recording(counts):
+def _recording(calls):
+    """Appends `(kind, flops, layer_trainable, kernel_trainable)` per call."""
     patched = []
 
     def patch(cls, name, wrapper_factory):
@@ -110,7 +126,14 @@ def _recording(counts):
                 # Subclasses of a hooked class are counted once, by the most
                 # specific hook.
                 if _most_specific(type(self)) is cls:
-                    counts[kind] = counts.get(kind, 0) + rule(self, inputs, outputs)
+                    calls.append(
+                        (
+                            kind,
+                            rule(self, inputs, outputs),
+                            bool(self.trainable),
+                            _kernel_is_trainable(self),
+                        )
+                    )
                 return outputs
 
             return wrapped
@@ -120,8 +143,8 @@ def _recording(counts):
     def attention_factory(method):
         @functools.wraps(method)
         def wrapped(self, query, key, value, *args, **kwargs):
-            counts["attention"] = counts.get("attention", 0) + _attention_flops(
-                query, key, value
+            calls.append(
+                ("attention", _attention_flops(query, key, value), bool(self.trainable), False)
             )
             return method(self, query, key, value, *args, **kwargs)
 
@@ -146,13 +169,41 @@ def _most_specific(layer_type):
     return None
 
 
-def count_flops(model, input_shape=None):
-    """Returns the analytical FLOPs of one inference pass on one image.
+def _record_calls(model, input_shape, training):
+    if input_shape is None:
+        input_shape = tuple(model.inputs[0].shape[1:])
+    if any(d is None for d in input_shape):
+        raise ValueError(
+            "Counting FLOPs needs a fixed input shape. Received "
+            f"input_shape={input_shape}; pass `input_shape=(height, width, "
+            "channels)`."
+        )
+    calls = []
+    with _recording(calls):
+        try:
+            # Traces the model without computing (jax.eval_shape, a TF
+            # FuncGraph, torch's meta device): shapes are static, and it is
+            # much faster than an eager pass.
+            from keras.src.backend import compute_output_spec
+        except ImportError:
+            model(np.zeros((1,) + tuple(input_shape), "float32"), training=training)
+        else:
+            compute_output_spec(
+                lambda images: model(images, training=training),
+                keras.KerasTensor((1,) + tuple(input_shape)),
+            )
+    return calls
+
+
+def count_flops(model, input_shape=None, training=False):
+    """Returns the analytical FLOPs of one forward pass on one image.
 
     Args:
         model: `keras.Model` with one image input.
         input_shape: tuple or None. `(height, width, channels)`; defaults to
             the model's input shape.
+        training: bool. Count the training-mode pass (an MAE encoder then
+            sees only its unmasked patches) instead of inference.
 
     Returns:
         A dict: `total` (int FLOPs per image), `by_kind` (`conv`, `dense`,
@@ -164,35 +215,72 @@ def count_flops(model, input_shape=None):
     flops = dreamkeras.training.count_flops(model)["total"]
     ```
     """
-    if input_shape is None:
-        input_shape = tuple(model.inputs[0].shape[1:])
-    if any(d is None for d in input_shape):
-        raise ValueError(
-            "count_flops needs a fixed input shape. Received "
-            f"input_shape={input_shape}; pass `input_shape=(height, width, "
-            "channels)`."
-        )
     counts = {}
-    with _recording(counts):
-        try:
-            # Traces the model without computing (jax.eval_shape, a TF
-            # FuncGraph, torch's meta device): shapes are static, and it is
-            # much faster than an eager pass.
-            from keras.src.backend import compute_output_spec
-        except ImportError:
-            model(np.zeros((1,) + tuple(input_shape), "float32"), training=False)
-        else:
-            compute_output_spec(
-                lambda images: model(images, training=False),
-                keras.KerasTensor((1,) + tuple(input_shape)),
-            )
+    for kind, flops, _, _ in _record_calls(model, input_shape, training):
+        counts[kind] = counts.get(kind, 0) + flops
     return {
         "total": int(sum(counts.values())),
         "by_kind": {k: int(v) for k, v in sorted(counts.items())},
         "method": (
             "analytical: 2 FLOPs per multiply-add of Conv/Dense/EinsumDense "
-            "layers and the attention products, recorded over one inference "
-            "pass on one image (shared encoders counted at every call; "
-            "norms, activations, pooling and resizing not counted)"
+            "layers and the attention products, recorded over one "
+            f"{'training' if training else 'inference'} pass on one image "
+            "(shared encoders counted at every call; norms, activations, "
+            "pooling and resizing not counted)"
+        ),
+    }
+
+
+def count_train_step_flops(model, input_shape=None, frozen_backward=True):
+    """Returns the analytical FLOPs of one train step on one image.
+
+    A training-mode forward pass plus its backward pass: every layer's
+    input gradient (as many FLOPs as its forward product), the kernel
+    gradient of layers with a trainable kernel (as many again) and, for
+    attention, the gradients of both operands of its two products. The
+    input gradient of the very first layer, which no step computes, is
+    counted too (a fraction of a percent for an image model).
+
+    Args:
+        model: `keras.Model` with one image input.
+        input_shape: tuple or None. `(height, width, channels)`; defaults to
+            the model's input shape.
+        frozen_backward: bool. Whether gradients flow through the frozen
+            (non-trainable) layers, as they do to reach the trainable
+            adapters in front of a frozen encoder. `False` for an encoder
+            behind `stop_gradient`: its layers then cost their forward pass
+            only.
+
+    Returns:
+        A dict of ints per image: `total`, `forward` (training mode) and
+        `backward`, and `method` (a sentence on what is counted).
+
+    Example:
+
+    ```python
+    step = dreamkeras.training.count_train_step_flops(model)["total"]
+    ```
+    """
+    forward = backward = 0
+    for kind, flops, layer_trainable, kernel_trainable in _record_calls(
+        model, input_shape, training=True
+    ):
+        forward += flops
+        if not (layer_trainable or frozen_backward):
+            continue
+        if kind == "attention":
+            backward += 2 * flops
+        else:
+            backward += flops + (flops if kernel_trainable else 0)
+    return {
+        "total": int(forward + backward),
+        "forward": int(forward),
+        "backward": int(backward),
+        "method": (
+            "analytical: a training-mode forward pass (see count_flops) plus "
+            "input gradients of every layer"
+            + ("" if frozen_backward else " except the frozen ones")
+            + ", kernel gradients of trainable kernels and both operand "
+            "gradients of the attention products"
         ),
     }
