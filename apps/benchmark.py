@@ -145,17 +145,17 @@ def main(argv=None):
     }
     # The achieved rate counts what the compiled step computes (recomputation
     # under --remat included) where XLA reports it, else the model's FLOPs.
-    step_flops = analytical_step * args.batch_size
-    result["flops_count"] = "analytical"
     if flops["forward"] is not None:
-        step_flops = flops["train_step"]
+        counted_by, step_flops = "xla", flops["train_step"]
         result.update(
-            flops_count="xla",
             forward_flops_per_image=flops["forward"] / args.batch_size,
             train_flops_per_image=flops["train_step"] / args.batch_size,
         )
+    else:
+        counted_by, step_flops = "analytical", analytical_step * args.batch_size
     achieved = step_flops / train_step
     result.update(
+        flops_count=counted_by,
         train_flops_per_second=achieved,
         train_share_of_matmul_peak=achieved / peak,
     )
