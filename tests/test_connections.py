@@ -58,6 +58,58 @@ def test_adapter_in_equals_resize_then_conv():
     np.testing.assert_allclose(images, expected, atol=1e-5)
 
 
+def test_antialiased_resize_weights_by_hand():
+    from dreamkeras.layers.adapters import antialiased_resize_weights
+
+    # 4 -> 2: samples at 0.5 and 2.5, a triangle filter twice as wide.
+    expected = np.array([[3, 3, 1, 0], [0, 1, 3, 3]]) / 7
+    np.testing.assert_allclose(antialiased_resize_weights(4, 2), expected, atol=1e-7)
+    # Enlarging is plain bilinear interpolation (half-pixel centres).
+    np.testing.assert_allclose(
+        antialiased_resize_weights(2, 4),
+        [[1, 0], [0.75, 0.25], [0.25, 0.75], [0, 1]],
+        atol=1e-7,
+    )
+
+
+def test_adapter_out_shrinks_like_antialiased_resize():
+    # The 4x4 token grid shrinks to 2x3 (antialiased along both axes).
+    vit = tiny_vit()
+    connection = dreamkeras.SleepConnection(
+        vit, output_size=(2, 3), output_channels=5
+    )
+    x = features(2)
+    out = to_numpy(connection(x))
+    tokens = to_numpy(vit(connection.adapter_in(x)))[:, 1:]
+    grid = tokens.reshape(2, 4, 4, 16)
+    kernel = to_numpy(connection.adapter_out.projection.kernel)[0, 0]
+    resized = to_numpy(
+        keras.ops.image.resize(
+            grid @ kernel, (2, 3), interpolation="bilinear", antialias=True
+        )
+    )
+    norm = connection.adapter_out.norm
+    expected = (resized - to_numpy(norm.moving_mean)) / np.sqrt(
+        to_numpy(norm.moving_variance) + norm.epsilon
+    ) * to_numpy(norm.gamma) + to_numpy(norm.beta)
+    np.testing.assert_allclose(out, expected, atol=1e-4)
+
+
+def test_a_shrinking_adapter_trains_in_a_compiled_step():
+    # TensorFlow's antialiased resize kernel has no XLA form: a jit-compiled
+    # step with a token grid larger than the chain's map used to fail.
+    inputs = keras.Input((2, 2, 12))
+    connection = dreamkeras.SleepConnection(tiny_vit())
+    pooled = keras.layers.GlobalAveragePooling2D()(connection(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3)(pooled))
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss="mse",
+        jit_compile=keras.backend.backend() != "torch",
+    )
+    loss = model.train_on_batch(features(4, (2, 2, 12)), np.ones((4, 3), "float32"))
+    assert np.isfinite(loss)
+
+
 def test_grid_projection_keeps_each_token_in_place():
     vit = tiny_vit()
     # Output the encoder's own 4x4 grid size, so no resize is involved.

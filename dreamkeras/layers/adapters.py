@@ -1,19 +1,61 @@
 """Trainable adapters between a chain's feature maps and a frozen encoder."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 
 
 def _resize(x, size):
-    """Bilinear resize of a `channels_last` map, skipped when already `size`."""
+    """Bilinear resize of a `channels_last` map, skipped when already `size`.
+
+    A map that shrinks is resized with antialiasing, as two products with
+    fixed weight matrices (`antialiased_resize_weights`): TensorFlow's
+    antialiased resize kernel (`ScaleAndTranslate`) cannot be compiled by
+    XLA, so `jit_compile` training would fail on it.
+    """
     if tuple(x.shape[1:3]) == tuple(size):
         return x
-    shrinking = x.shape[1] is not None and x.shape[1] > size[0]
-    return ops.image.resize(
-        x, size, interpolation="bilinear", antialias=bool(shrinking)
-    )
+    height, width = x.shape[1], x.shape[2]
+    if height is None or width is None or height <= size[0]:
+        return ops.image.resize(x, size, interpolation="bilinear")
+    rows = ops.convert_to_tensor(antialiased_resize_weights(height, size[0]), x.dtype)
+    cols = ops.convert_to_tensor(antialiased_resize_weights(width, size[1]), x.dtype)
+    x = ops.einsum("oh,bhwc->bowc", rows, x)
+    return ops.einsum("pw,bowc->bopc", cols, x)
+
+
+def antialiased_resize_weights(input_size, output_size):
+    """`(output_size, input_size)` weights of an antialiased bilinear resize.
+
+    Output pixel `i` samples the input at `(i + 0.5) * input_size /
+    output_size - 0.5` (half-pixel centres) with a triangle filter that is
+    widened by the shrink factor when shrinking, so that every input pixel
+    contributes; each row is normalised to sum to 1. These are the weights
+    of `keras.ops.image.resize(..., interpolation="bilinear",
+    antialias=True)` (JAX's `scale_and_translate`, TensorFlow's
+    `ScaleAndTranslate`).
+
+    Args:
+        input_size: int, pixels along the axis before resizing.
+        output_size: int, pixels after.
+
+    Returns:
+        A float32 NumPy array.
+
+    Example:
+
+    ```python
+    antialiased_resize_weights(4, 2)  # each output averages 4 inputs
+    ```
+    """
+    inverse_scale = input_size / output_size
+    filter_width = max(inverse_scale, 1.0)
+    samples = (np.arange(output_size) + 0.5) * inverse_scale - 0.5
+    distance = np.abs(samples[:, None] - np.arange(input_size)[None, :])
+    weights = np.maximum(0.0, 1.0 - distance / filter_width)
+    return (weights / weights.sum(axis=1, keepdims=True)).astype("float32")
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
