@@ -6,11 +6,22 @@ before anything else is imported.
 """
 
 import argparse
+import importlib.metadata
 import os
 import sys
 
 BACKENDS = ("jax", "tensorflow", "torch")
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# jaxlib 0.10's XLA:CPU hands dots, convolutions and reductions to YNNPACK
+# fusions; its own kernels train these models faster on CPU. Alternating raw
+# train steps on this project's 2-core machine (2026-11-30), default -> this
+# flag: small DreamNet-3 batch 8 123/108/119 -> 109/103/109 ms, batch 128
+# 1433 -> 1268 ms; small SleepNet-3 batch 8 76/72/71 -> 65/67/55 ms; SleepNet-3
+# at 224 4453/4420 -> 4398/4164 ms. The flag is experimental and XLA aborts on
+# flags it does not know, so it is set only for the jaxlib it was measured on.
+NO_YNN_FUSIONS = "--xla_cpu_experimental_ynn_fusion_type="
+MEASURED_JAXLIB = "0.10."
 
 
 def select_backend(argv):
@@ -28,9 +39,37 @@ def select_backend(argv):
     backend = known.backend or os.environ.get("KERAS_BACKEND") or "jax"
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
+        prefer_xla_cpu_kernels(backend)
     # Otherwise Keras is already imported (e.g. by a test); `run` checks
     # that its backend is the one asked for.
     return backend
+
+
+def prefer_xla_cpu_kernels(backend):
+    """Turns XLA:CPU's YNNPACK fusions off (`XLA_FLAGS`) for a JAX run.
+
+    Only before JAX is imported, only with the jaxlib this was measured on,
+    and never over an `XLA_FLAGS` that already sets the fusion types (set
+    `XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot,...` to choose
+    yourself). GPUs ignore the flag.
+
+    Args:
+        backend: str. The Keras backend of the run.
+
+    Returns:
+        bool. Whether `XLA_FLAGS` was changed.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if backend != "jax" or "jax" in sys.modules or "ynn_fusion_type" in flags:
+        return False
+    try:
+        jaxlib = importlib.metadata.version("jaxlib")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    if not jaxlib.startswith(MEASURED_JAXLIB):
+        return False
+    os.environ["XLA_FLAGS"] = f"{flags} {NO_YNN_FUSIONS}".strip()
+    return True
 
 
 def launch(dataset, argv=None, callbacks=None):

@@ -15,6 +15,10 @@ import json
 import os
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from apps._launcher import prefer_xla_cpu_kernels  # noqa: E402  (no Keras import)
+
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
@@ -69,6 +73,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ["KERAS_BACKEND"] = args.backend
+    prefer_xla_cpu_kernels(args.backend)
     import keras
     import numpy as np
 
@@ -135,6 +140,7 @@ def main(argv=None):
         "remat": args.remat,
         "loop": args.loop,
         "steps_per_execution": args.steps_per_execution,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "parameters": params,
         "analytical_forward_flops_per_image": analytical_forward,
         "analytical_train_flops_per_image": analytical_step,
@@ -220,6 +226,8 @@ def print_report(result):
         lines.append(
             f"  inference      {result['inference_images_per_second']:.2f} img/s"
         )
+    if result.get("xla_flags"):
+        lines.append(f"  XLA_FLAGS      {result['xla_flags']}")
     memory = result["memory"]
     device = memory["device_bytes"]
     lines.append(

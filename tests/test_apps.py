@@ -260,3 +260,46 @@ def test_distribute_data_parallel_on_two_cpu_devices(tmp_path):
     data = report(tmp_path)
     assert data["devices"] == 2 and data["backend"] == "jax"
     assert data["reload_check"]["abs_loss_diff"] < 1e-5
+
+
+def test_ynn_fusions_are_turned_off_only_for_a_fresh_jax_run(monkeypatch):
+    from apps import _launcher
+
+    flag = _launcher.NO_YNN_FUSIONS
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.10.2")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    assert _launcher.prefer_xla_cpu_kernels("jax")
+    assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {flag}"
+    # Once only, and never over the user's own choice of fusion types.
+    assert not _launcher.prefer_xla_cpu_kernels("jax")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
+    assert not _launcher.prefer_xla_cpu_kernels("jax")
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot"
+    monkeypatch.delenv("XLA_FLAGS")
+    assert not _launcher.prefer_xla_cpu_kernels("tensorflow")
+    # Another jaxlib may not know the flag (XLA aborts on unknown flags).
+    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.11.0")
+    assert not _launcher.prefer_xla_cpu_kernels("jax")
+    assert "XLA_FLAGS" not in os.environ
+    # Too late once JAX is imported.
+    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.10.2")
+    monkeypatch.setitem(sys.modules, "jax", object())
+    assert not _launcher.prefer_xla_cpu_kernels("jax")
+
+
+def test_the_installed_jaxlib_accepts_the_launcher_flags():
+    # XLA aborts on a flag it does not know: run a JAX computation in a fresh
+    # process started the way the apps start.
+    code = (
+        "import os, sys; sys.path.insert(0, '.');"
+        "from apps._launcher import select_backend; select_backend(['--backend', 'jax']);"
+        "import jax.numpy as jnp; print(float(jnp.ones(3).sum()), os.environ.get('XLA_FLAGS'))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "KERAS_BACKEND")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split()[0] == "3.0"
