@@ -72,6 +72,16 @@ def test_antialiased_resize_weights_by_hand():
     )
 
 
+@pytest.mark.parametrize("size", [(4, 4), (2, 3), (1, 1), (12, 3)])
+def test_shrinking_resize_equals_antialiased_resize(size):
+    from dreamkeras.layers.adapters import _resize
+
+    # (12, 3): the rows grow (plain bilinear) while the columns shrink.
+    x = features(2, (8, 6, 5))
+    expected = keras.ops.image.resize(x, size, interpolation="bilinear", antialias=True)
+    np.testing.assert_allclose(to_numpy(_resize(x, size)), to_numpy(expected), atol=1e-5)
+
+
 def test_adapter_out_shrinks_like_antialiased_resize():
     # The 4x4 token grid shrinks to 2x3 (antialiased along both axes).
     vit = tiny_vit()

@@ -10,7 +10,8 @@ from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 def _resize(x, size):
     """Bilinear resize of a `channels_last` map, skipped when already `size`.
 
-    A map that shrinks is resized with antialiasing, as two products with
+    A map that shrinks along either axis is resized with antialiasing (which
+    leaves a growing axis plain bilinear), as two products with
     fixed weight matrices (`antialiased_resize_weights`): TensorFlow's
     antialiased resize kernel (`ScaleAndTranslate`) cannot be compiled by
     XLA, so `jit_compile` training would fail on it.
@@ -18,7 +19,7 @@ def _resize(x, size):
     if tuple(x.shape[1:3]) == tuple(size):
         return x
     height, width = x.shape[1], x.shape[2]
-    if height is None or width is None or height <= size[0]:
+    if height is None or width is None or (height <= size[0] and width <= size[1]):
         return ops.image.resize(x, size, interpolation="bilinear")
     rows = ops.convert_to_tensor(antialiased_resize_weights(height, size[0]), x.dtype)
     cols = ops.convert_to_tensor(antialiased_resize_weights(width, size[1]), x.dtype)
@@ -47,7 +48,7 @@ def antialiased_resize_weights(input_size, output_size):
     Example:
 
     ```python
-    antialiased_resize_weights(4, 2)  # each output averages 4 inputs
+    antialiased_resize_weights(4, 2)  # [[3, 3, 1, 0], [0, 1, 3, 3]] / 7
     ```
     """
     inverse_scale = input_size / output_size
