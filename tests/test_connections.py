@@ -35,6 +35,20 @@ def wrap(connection, shape=FEATURES):
     return model
 
 
+def grid_projection_by_hand(vit, connection, x, resize=lambda maps: maps):
+    """`adapter_out` of a built tiny-ViT connection in NumPy: the 4x4 token
+    grid (class token dropped), its 1x1 projection, `resize`, inference
+    batch norm."""
+    tokens = to_numpy(vit(connection.adapter_in(x)))[:, 1:]
+    grid = tokens.reshape(len(tokens), 4, 4, 16)
+    kernel = to_numpy(connection.adapter_out.projection.kernel)[0, 0]
+    maps = to_numpy(resize(grid @ kernel))
+    norm = connection.adapter_out.norm
+    return (maps - to_numpy(norm.moving_mean)) / np.sqrt(
+        to_numpy(norm.moving_variance) + norm.epsilon
+    ) * to_numpy(norm.gamma) + to_numpy(norm.beta)
+
+
 @pytest.mark.parametrize("projection", ["grid", "pooled"])
 def test_sleep_connection_shapes(projection):
     connection = dreamkeras.SleepConnection(tiny_vit(), projection=projection)
@@ -90,18 +104,12 @@ def test_adapter_out_shrinks_like_antialiased_resize():
     )
     x = features(2)
     out = to_numpy(connection(x))
-    tokens = to_numpy(vit(connection.adapter_in(x)))[:, 1:]
-    grid = tokens.reshape(2, 4, 4, 16)
-    kernel = to_numpy(connection.adapter_out.projection.kernel)[0, 0]
-    resized = to_numpy(
-        keras.ops.image.resize(
-            grid @ kernel, (2, 3), interpolation="bilinear", antialias=True
-        )
+    expected = grid_projection_by_hand(
+        vit, connection, x,
+        resize=lambda maps: keras.ops.image.resize(
+            maps, (2, 3), interpolation="bilinear", antialias=True
+        ),
     )
-    norm = connection.adapter_out.norm
-    expected = (resized - to_numpy(norm.moving_mean)) / np.sqrt(
-        to_numpy(norm.moving_variance) + norm.epsilon
-    ) * to_numpy(norm.gamma) + to_numpy(norm.beta)
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
@@ -128,13 +136,7 @@ def test_grid_projection_keeps_each_token_in_place():
     )
     x = features(2)
     out = to_numpy(connection(x))
-    tokens = to_numpy(vit(connection.adapter_in(x)))[:, 1:]  # drop class token
-    grid = tokens.reshape(2, 4, 4, 16)
-    kernel = to_numpy(connection.adapter_out.projection.kernel)[0, 0]
-    norm = connection.adapter_out.norm
-    expected = (grid @ kernel - to_numpy(norm.moving_mean)) / np.sqrt(
-        to_numpy(norm.moving_variance) + norm.epsilon
-    ) * to_numpy(norm.gamma) + to_numpy(norm.beta)
+    expected = grid_projection_by_hand(vit, connection, x)
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
