@@ -17,7 +17,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from apps._launcher import prefer_xla_cpu_kernels  # noqa: E402  (no Keras import)
+from apps._launcher import select_backend  # noqa: E402  (no Keras import)
 
 
 def parse_args(argv):
@@ -72,8 +72,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    os.environ["KERAS_BACKEND"] = args.backend
-    prefer_xla_cpu_kernels(args.backend)
+    select_backend(["--backend", args.backend])
     import keras
     import numpy as np
 
