@@ -4,6 +4,7 @@ import keras
 
 from dreamkeras.layers.connections import DreamConnection
 from dreamkeras.layers.connections import SleepConnection
+from dreamkeras.layers.pooling import SeparableMaxPooling2D
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 from dreamkeras.layers.residual_block import ResidualBlock
 from dreamkeras.models.chain import CHAINS
@@ -151,7 +152,9 @@ def _stem(x, stem, width, policy, prefix):
     )(x)
     x = keras.layers.ReLU(dtype=policy, name=f"{prefix}_relu")(x)
     if stem == "imagenet":
-        x = keras.layers.MaxPooling2D(
+        # Same pooling as keras.layers.MaxPooling2D, with a gradient that
+        # XLA:CPU computes 2.4-5x faster (see SeparableMaxPooling2D).
+        x = SeparableMaxPooling2D(
             3, strides=2, padding="same", dtype=policy, name=f"{prefix}_pool"
         )(x)
     return x
