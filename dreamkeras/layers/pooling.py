@@ -3,17 +3,8 @@
 import keras
 from keras import ops
 
-
-def _pooled_size_and_padding(size, pool, stride, padding):
-    """Output size and the padding before the first window.
-
-    "same" follows TensorFlow's and `keras.ops.max_pool`'s rule (any odd
-    pixel of padding goes after), "valid" drops what no window covers.
-    """
-    if padding == "same":
-        output = -(-size // stride)
-        return output, max((output - 1) * stride + pool - size, 0) // 2
-    return (size - pool) // stride + 1, 0
+from dreamkeras.layers.matmul_conv import _same_padding
+from dreamkeras.layers.matmul_conv import _valid_padding
 
 
 def max_pool_axis(inputs, axis, pool, stride, padding):
@@ -41,7 +32,10 @@ def max_pool_axis(inputs, axis, pool, stride, padding):
         ValueError: if a "valid" window is larger than the axis.
     """
     size = inputs.shape[axis]
-    output, before = _pooled_size_and_padding(size, pool, stride, padding)
+    # Windows are placed as a convolution's are (any odd pixel of "same"
+    # padding goes after).
+    pad_rule = _same_padding if padding == "same" else _valid_padding
+    output, (before, _) = pad_rule(size, pool, stride)
     if output < 1:
         raise ValueError(
             f"Cannot max-pool an axis of {size} entries with a window of {pool} "
