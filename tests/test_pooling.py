@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 from keras import ops
 
-import dreamkeras
 from dreamkeras.layers import SeparableMaxPooling2D
 from tests.helpers import random_images
 from tests.helpers import run_serialization_test
@@ -109,7 +108,7 @@ def test_imagenet_stem_model_saves_and_loads(tmp_path):
     path = str(tmp_path / "chain.keras")
     model.save(path)
     restored = keras.saving.load_model(path)
-    assert isinstance(restored.get_layer("stem_pool"), dreamkeras.layers.SeparableMaxPooling2D)
+    assert isinstance(restored.get_layer("stem_pool"), SeparableMaxPooling2D)
     np.testing.assert_allclose(
         to_numpy(restored.predict(images, verbose=0)),
         to_numpy(model.predict(images, verbose=0)),
