@@ -7,6 +7,7 @@ from dreamkeras.layers.encoder_spec import ImageEncoderSpec as ImageEncoderSpec
 from dreamkeras.layers.encoder_spec import describe_image_encoder as describe_image_encoder
 from dreamkeras.layers.matmul_conv import MatmulConv2D as MatmulConv2D
 from dreamkeras.layers.matmul_conv import matmul_convolution as matmul_convolution
+from dreamkeras.layers.normalization import FlatBatchNormalization as FlatBatchNormalization
 from dreamkeras.layers.pooling import SeparableMaxPooling2D as SeparableMaxPooling2D
 from dreamkeras.layers.residual_block import ResidualBlock as ResidualBlock
 from dreamkeras.layers.text_connections import LSTMBlock as LSTMBlock
