@@ -4,6 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from dreamkeras.layers.normalization import FlatBatchNormalization
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 
 
@@ -140,7 +141,7 @@ class TokenGridToFeature(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="projection",
         )
-        self.norm = keras.layers.BatchNormalization(
+        self.norm = FlatBatchNormalization(
             momentum=BATCH_NORM_MOMENTUM, dtype=self.dtype_policy, name="norm"
         )
 

@@ -4,6 +4,7 @@ import keras
 
 from dreamkeras.layers.matmul_conv import DEFAULT_MATMUL_MAX_PIXELS
 from dreamkeras.layers.matmul_conv import matmul_convolution
+from dreamkeras.layers.normalization import FlatBatchNormalization
 
 # Weight of the old value in BatchNorm's moving statistics. Keras defaults to
 # 0.99; we use PyTorch's (and so the reference's) 0.1 update rate: with 0.99
@@ -76,7 +77,7 @@ class ResidualBlock(keras.layers.Layer):
         )
 
     def _norm(self, name, zero_init=False):
-        return keras.layers.BatchNormalization(
+        return FlatBatchNormalization(
             momentum=BATCH_NORM_MOMENTUM,
             gamma_initializer="zeros" if zero_init else "ones",
             dtype=self.dtype_policy,

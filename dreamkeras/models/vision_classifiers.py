@@ -4,6 +4,7 @@ import keras
 
 from dreamkeras.layers.connections import DreamConnection
 from dreamkeras.layers.connections import SleepConnection
+from dreamkeras.layers.normalization import FlatBatchNormalization
 from dreamkeras.layers.pooling import SeparableMaxPooling2D
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 from dreamkeras.layers.residual_block import ResidualBlock
@@ -147,7 +148,7 @@ def _stem(x, stem, width, policy, prefix):
             width, 3, padding="same", use_bias=False,
             dtype=policy, name=f"{prefix}_conv",
         )(x)
-    x = keras.layers.BatchNormalization(
+    x = FlatBatchNormalization(
         momentum=BATCH_NORM_MOMENTUM, dtype=policy, name=f"{prefix}_norm"
     )(x)
     x = keras.layers.ReLU(dtype=policy, name=f"{prefix}_relu")(x)
