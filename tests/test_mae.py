@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import dreamkeras
+from dreamkeras.models.mae.mae_layers import gather_tokens
 from dreamkeras.models.mae.mae_layers import random_masking
+from dreamkeras.models.mae.mae_layers import restore_token_order
 from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.models.mae.patches import unpatchify
@@ -60,6 +62,43 @@ def test_random_masking_keeps_a_subset_and_restores_order():
         assert sorted(map(tuple, visible)) == sorted(map(tuple, kept[b]))
         # ids_restore is a permutation.
         assert sorted(ids_restore[b]) == list(range(16))
+
+
+def test_gather_tokens_equals_numpy_indexing_and_take_along_axis_gradient():
+    rng = np.random.default_rng(2)
+    tokens = rng.normal(size=(3, 7, 5)).astype("float32")
+    index = np.array([[6, 0, 3], [2, 2, 5], [1, 4, 0]])  # repeats in row 1
+    expected = np.stack([tokens[b, index[b]] for b in range(3)])
+    np.testing.assert_array_equal(to_numpy(gather_tokens(tokens, index)), expected)
+
+    def along_axis(x):
+        broadcast = np.broadcast_to(index[..., None], (3, 3, 5))
+        return keras.ops.take_along_axis(x, broadcast, axis=1)
+
+    # One SGD step through a Dense before each gather: the same gradient
+    # reaches the Dense (repeated picks add up), and it is not zero.
+    targets = rng.normal(size=(3, 3, 5)).astype("float32")
+    kernels = []
+    for gather in (lambda x: gather_tokens(x, index), along_axis):
+        dense = keras.layers.Dense(5, use_bias=False, kernel_initializer="identity")
+        model = keras.Sequential(
+            [keras.Input((7, 5)), dense, keras.layers.Lambda(gather)]
+        )
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+        model.train_on_batch(tokens, targets)
+        kernels.append(to_numpy(dense.kernel))
+    assert np.abs(kernels[0] - np.eye(5)).max() > 1e-3
+    np.testing.assert_allclose(kernels[0], kernels[1], rtol=1e-5, atol=1e-6)
+
+
+def test_restore_token_order_puts_kept_tokens_back_with_zeros():
+    tokens = np.random.default_rng(3).random((2, 6, 3)).astype("float32")
+    kept, ids_restore, mask = random_masking(
+        keras.ops.convert_to_tensor(tokens), 0.5, keras.random.SeedGenerator(4)
+    )
+    restored = to_numpy(restore_token_order(kept, ids_restore))
+    mask = to_numpy(mask)[..., None]
+    np.testing.assert_array_equal(restored, np.where(mask == 0, tokens, 0.0))
 
 
 def test_call_shapes_and_training_masks():
