@@ -44,6 +44,28 @@ def tiny_classifier(kind, num_blocks=2, **kwargs):
     return dreamkeras.ChainClassifier(**config)
 
 
+def conv_probe(input_shape, kernel, *layers):
+    """Conv2D -> `layers` -> Dense(2), with fixed weights, compiled for one SGD step.
+
+    For checking that a layer passes on the gradient it should: train one
+    step with it and with its Keras twin, and compare the convolution's
+    kernels. Returns `(model, conv)`.
+    """
+    inputs = keras.Input(input_shape)
+    conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)
+    x = conv(inputs)
+    for layer in layers:
+        x = layer(x)
+    dense = keras.layers.Dense(2)
+    outputs = dense(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    conv.kernel.assign(kernel)
+    features = dense.kernel.shape[0]
+    dense.kernel.assign(np.linspace(-1, 1, features * 2).reshape(features, 2))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    return model, conv
+
+
 def random_images(n=8, shape=IMAGE_SHAPE, seed=0):
     return np.random.default_rng(seed).random((n,) + tuple(shape)).astype("float32")
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from dreamkeras.layers import FlatBatchNormalization
+from tests.helpers import conv_probe
 from tests.helpers import random_images
 from tests.helpers import run_serialization_test
 from tests.helpers import tiny_classifier
@@ -64,19 +65,6 @@ def test_statistics_are_over_every_axis_but_the_channels():
     )
 
 
-def _conv_then_norm(norm_class, kernel):
-    inputs = keras.Input((6, 5, 2))
-    conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)
-    norm = norm_class(momentum=0.5)
-    x = keras.layers.ReLU()(norm(conv(inputs)))
-    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
-    model = keras.Model(inputs, outputs)
-    conv.kernel.assign(kernel)
-    model.layers[-1].kernel.assign(np.linspace(-1, 1, 6 * 5 * 3 * 2).reshape(90, 2))
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    return model, conv, norm
-
-
 def test_training_step_equals_keras_batch_normalization():
     # Gradients through the statistics reach the convolution before the norm,
     # and gamma and beta, exactly as with Keras's layer.
@@ -85,7 +73,8 @@ def test_training_step_equals_keras_batch_normalization():
     targets = np.random.default_rng(5).normal(size=(4, 2)).astype("float32")
     trained = []
     for norm_class in (FlatBatchNormalization, keras.layers.BatchNormalization):
-        model, conv, norm = _conv_then_norm(norm_class, kernel)
+        norm = norm_class(momentum=0.5)
+        model, conv = conv_probe((6, 5, 2), kernel, norm, keras.layers.ReLU())
         model.train_on_batch(images, targets)
         trained.append(
             [to_numpy(v) for v in (conv.kernel, norm.gamma, norm.beta, norm.moving_mean)]

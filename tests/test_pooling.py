@@ -4,6 +4,7 @@ import pytest
 from keras import ops
 
 from dreamkeras.layers import SeparableMaxPooling2D
+from tests.helpers import conv_probe
 from tests.helpers import random_images
 from tests.helpers import run_serialization_test
 from tests.helpers import tiny_classifier
@@ -34,19 +35,6 @@ def test_equals_keras_max_pooling(input_shape, pool_size, strides, padding, data
     assert layer.compute_output_shape(input_shape) == expected.shape
 
 
-def _conv_then_pool(pool_class, kernel):
-    """Conv2D -> pool -> Dense, with fixed weights, compiled for one SGD step."""
-    inputs = keras.Input((10, 9, 2))
-    conv = keras.layers.Conv2D(3, 3, padding="same", use_bias=False)
-    x = pool_class(3, strides=2, padding="same")(conv(inputs))
-    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(x))
-    model = keras.Model(inputs, outputs)
-    conv.kernel.assign(kernel)
-    model.layers[-1].kernel.assign(np.linspace(-1, 1, 75 * 2).reshape(75, 2))  # 5x5x3
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
-    return model, conv
-
-
 def test_gradient_equals_keras_max_pooling():
     # Random inputs have no ties: the gradient must reach exactly the pixels
     # a native max pool sends it to.
@@ -55,7 +43,8 @@ def test_gradient_equals_keras_max_pooling():
     targets = np.random.default_rng(3).normal(size=(4, 2)).astype("float32")
     kernels = []
     for pool_class in (SeparableMaxPooling2D, keras.layers.MaxPooling2D):
-        model, conv = _conv_then_pool(pool_class, kernel)
+        pool = pool_class(3, strides=2, padding="same")
+        model, conv = conv_probe((10, 9, 2), kernel, pool)
         model.train_on_batch(images, targets)
         kernels.append(to_numpy(conv.kernel))
     assert not np.allclose(kernels[0], kernel)  # the gradient is not zero
