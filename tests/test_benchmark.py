@@ -40,6 +40,7 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
         assert saved["flops_count"] == "analytical"
         assert "analytical)" in printed
     assert result["memory"]["host_rss_bytes"] > 0
+    assert saved["release_freed_memory"] and "--keep-freed-memory" not in printed
 
 
 def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
@@ -49,13 +50,14 @@ def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
             f"--backend={keras.backend.backend()}", "--model=dreamnet", "--blocks=1",
             "--encoder=mae-tiny-32", "--width=8", "--batch-size=2", "--steps=1",
             "--warmup=0", "--remat", "--skip-inference", "--loop=on-batch",
-            f"--output={output}",
+            "--keep-freed-memory", f"--output={output}",
         ]
     )
     printed = capsys.readouterr().out
     assert ", remat" in printed and "(on-batch," in printed
     saved = json.loads(output.read_text())
     assert saved["remat"] and not saved["stop_gradient"]
+    assert not saved["release_freed_memory"] and "(--keep-freed-memory)" in printed
     assert saved["loop"] == "on-batch"
     assert saved["train_images_per_second"] > 0
     assert "inference_images_per_second" not in saved

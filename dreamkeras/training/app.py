@@ -13,6 +13,7 @@ from dreamkeras.training.datasets import TEXT_DATASETS
 from dreamkeras.training.trainer import IMAGE_TASK
 from dreamkeras.training.trainer import TrainingSetupError
 from dreamkeras.training.trainer import train
+from dreamkeras.utils.memory import release_host_memory_after_compiles
 
 
 def _dataset(name):
@@ -128,6 +129,7 @@ def run(dataset, argv=None, callbacks=None, prog=None):
     args = parser(defaults, prog=prog).parse_args(argv)
     adopt_running_backend(args, "python apps/<app>.py")
     enable_jax_compilation_cache()
+    release_host_memory_after_compiles()
     return train(args, defaults, load_data, callbacks=callbacks, task=task)
 
 

@@ -22,6 +22,7 @@ from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
 from dreamkeras.training.callbacks import tensorboard_callback
 from dreamkeras.training.flops import count_flops
+from dreamkeras.utils.memory import release_host_memory
 from dreamkeras.utils.profiling import parameter_counts
 from dreamkeras.utils.profiling import xla_flops
 from dreamkeras.utils.precision import unsupported_policy_reason
@@ -545,6 +546,9 @@ def train(args, defaults, load_data, callbacks=None, task=None):
         scope, num_devices = _distribution_scope(args)
         started = time.perf_counter()
         run = task.prepare(args, defaults, load_data, scope, paths)
+        # What building the model left (its initialisers' compiled programs,
+        # freed heap) goes back to the system before the train step compiles.
+        release_host_memory(clear_jax_caches=True)
         return _fit_and_report(
             args, run, callbacks or [], paths, resume_epoch, num_devices,
             started,
