@@ -1,5 +1,6 @@
 """End-to-end tests of the training apps (`apps/*.py`)."""
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -271,6 +272,13 @@ def test_ynn_fusions_are_turned_off_only_for_a_fresh_jax_run(monkeypatch):
     monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
     assert _launcher.prefer_xla_cpu_kernels("jax")
     assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {flag}"
+    # `--remat` runs also get the memory-optimised schedule.
+    monkeypatch.setenv("XLA_FLAGS", "")
+    assert _launcher.prefer_xla_cpu_kernels("jax", memory_first=True)
+    assert os.environ["XLA_FLAGS"] == f"{flag} {_launcher.MEMORY_SCHEDULE}"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_DEFAULT")
+    assert _launcher.prefer_xla_cpu_kernels("jax", memory_first=True)
+    assert "MEMORY_OPTIMIZED" not in os.environ["XLA_FLAGS"]
     # Once only, and never over the user's own choice of fusion types.
     assert not _launcher.prefer_xla_cpu_kernels("jax")
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
@@ -293,7 +301,8 @@ def test_the_installed_jaxlib_accepts_the_launcher_flags():
     # process started the way the apps start.
     code = (
         "import os, sys; sys.path.insert(0, '.');"
-        "from apps._launcher import select_backend; select_backend(['--backend', 'jax']);"
+        "from apps._launcher import select_backend;"
+        "select_backend(['--backend', 'jax', '--remat']);"
         "import jax.numpy as jnp; print(float(jnp.ones(3).sum()), os.environ.get('XLA_FLAGS'))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "KERAS_BACKEND")}
@@ -303,3 +312,7 @@ def test_the_installed_jaxlib_accepts_the_launcher_flags():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[0] == "3.0"
+    from apps import _launcher
+
+    if importlib.metadata.version("jaxlib").startswith(_launcher.MEASURED_JAXLIB):
+        assert _launcher.MEMORY_SCHEDULE in result.stdout
