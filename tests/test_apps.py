@@ -20,6 +20,7 @@ from apps import tiny_imagenet
 from dreamkeras import data as dk_data
 from dreamkeras import training
 from dreamkeras.utils.precision import unsupported_policy_reason
+from dreamkeras.utils import memory
 from tests.test_data_pipeline import write_fashion_mnist
 from tests.test_data_pipeline import write_image_folder
 from tests.test_training import read_events
@@ -57,7 +58,12 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
 
 
-def test_fast_dev_run_end_to_end(tmp_path, capsys):
+def test_fast_dev_run_end_to_end(tmp_path, capsys, monkeypatch):
+    released = []
+    monkeypatch.setattr(
+        training.app, "release_host_memory_after_compiles",
+        lambda: released.append(memory.release_host_memory_after_compiles()),
+    )
     argv = ["--backend", BACKEND, "--fast-dev-run", "--blocks", "1", "--verbose", "0"]
     assert cifar100.main(argv + paths(tmp_path)) == 0
     out = capsys.readouterr().out
@@ -73,6 +79,8 @@ def test_fast_dev_run_end_to_end(tmp_path, capsys):
     assert result["flops_per_image"]["total"] > 0
     assert result["reload_check"]["abs_loss_diff"] < 1e-5
     assert os.path.exists(tmp_path / "run_best.keras")
+    # Memory freed after each long XLA compilation goes back to the system.
+    assert released == [True] if BACKEND == "jax" else released == [False]
 
     model = keras.saving.load_model(tmp_path / "run.keras")
     assert isinstance(model, dreamkeras.DreamNet)

@@ -623,10 +623,12 @@ def run(argv=None, callbacks=None, prog=None):
     """
     from dreamkeras.training.app import adopt_running_backend
     from dreamkeras.training.app import enable_jax_compilation_cache
+    from dreamkeras.utils.memory import release_host_memory_after_compiles
 
     args = build_parser(prog=prog).parse_args(argv)
     adopt_running_backend(args, "python apps/pretrain_mae.py")
     enable_jax_compilation_cache()
+    release_host_memory_after_compiles()
     return pretrain(args, callbacks=callbacks)
 
 
