@@ -18,6 +18,7 @@ Windows) the functions here do nothing and say so in their return values.
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 
 import keras
@@ -26,8 +27,9 @@ _COMPILE_EVENT_SUFFIX = "/backend_compile_duration"
 _listener_state = {"registered": False, "releases": 0, "min_seconds": 1.0}
 
 
+@functools.lru_cache(maxsize=None)
 def _glibc():
-    """The C library if it has `malloc_trim` (glibc), else None."""
+    """The C library if it has `malloc_trim` (glibc), else None (looked up once)."""
     name = ctypes.util.find_library("c")
     if not name:
         return None
