@@ -40,11 +40,13 @@ def select_backend(argv):
     """
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--backend", choices=BACKENDS, default=None)
+    # Read as the app's parser reads it (abbreviations such as `--rem` too).
+    parser.add_argument("--remat", action="store_true")
     known, _ = parser.parse_known_args(argv)
     backend = known.backend or os.environ.get("KERAS_BACKEND") or "jax"
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
-        prefer_xla_cpu_kernels(backend, memory_first="--remat" in argv)
+        prefer_xla_cpu_kernels(backend, memory_first=known.remat)
     # Otherwise Keras is already imported (e.g. by a test); `run` checks
     # that its backend is the one asked for.
     return backend

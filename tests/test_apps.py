@@ -19,8 +19,8 @@ from apps import imagenet
 from apps import tiny_imagenet
 from dreamkeras import data as dk_data
 from dreamkeras import training
-from dreamkeras.utils.precision import unsupported_policy_reason
 from dreamkeras.utils import memory
+from dreamkeras.utils.precision import unsupported_policy_reason
 from tests.test_data_pipeline import write_fashion_mnist
 from tests.test_data_pipeline import write_image_folder
 from tests.test_training import read_events
