@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from dreamkeras.layers.normalization import FlatBatchNormalization
+from dreamkeras import xla_cpu
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 
 
@@ -141,7 +141,7 @@ class TokenGridToFeature(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="projection",
         )
-        self.norm = FlatBatchNormalization(
+        self.norm = xla_cpu.batch_normalization(
             momentum=BATCH_NORM_MOMENTUM, dtype=self.dtype_policy, name="norm"
         )
 

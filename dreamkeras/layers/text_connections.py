@@ -34,6 +34,8 @@ import keras
 from keras import ops
 
 from dreamkeras.utils.freezing import set_trainable
+from dreamkeras.utils.sharing import register_user
+from dreamkeras.utils.sharing import serialize_frozen_model
 
 TOKEN_MODES = ("straight_through", "argmax")
 
@@ -126,19 +128,6 @@ def describe_text_encoder(backbone):
         input_names=names,
         embedding_layout=layout,
     )
-
-
-def serialize_frozen_model(model):
-    """`keras.layers.serialize` without the compile state.
-
-    A KerasHub task (e.g. `RobertaMaskedLM`) compiles itself on creation; its
-    optimizer's auto-generated name would make every config differ. The
-    connections never use that state, so it is dropped (as KerasHub presets
-    do).
-    """
-    config = keras.layers.serialize(model)
-    config.pop("compile_config", None)
-    return config
 
 
 def _sequence_output(outputs):
@@ -443,6 +432,7 @@ class TextSleepConnection(TextFrozenModelConnection):
         self.backbone = backbone
         self._check_backbone()
         set_trainable(backbone, self.trainable_encoder)
+        register_user(backbone, self)
 
     def call(self, inputs, padding_mask=None, training=None):
         padding_mask = self._default_padding_mask(inputs, padding_mask)
@@ -454,7 +444,7 @@ class TextSleepConnection(TextFrozenModelConnection):
 
     def get_config(self):
         config = super().get_config()
-        config["backbone"] = keras.layers.serialize(self.backbone)
+        config["backbone"] = serialize_frozen_model(self.backbone)
         return config
 
     @classmethod
@@ -530,6 +520,7 @@ class TextDreamConnection(TextFrozenModelConnection):
         self.masked_lm_head = head
         self._check_backbone()
         set_trainable(masked_lm, self.trainable_encoder)
+        register_user(masked_lm, self)
 
     @property
     def metrics(self):

@@ -1,4 +1,8 @@
 from dreamkeras.models.chain import interleave_connections as interleave_connections
+from dreamkeras.models.connect import add_connections as add_connections
+from dreamkeras.models.connect import wire_connections as wire_connections
+from dreamkeras.models.guard import ConnectedModel as ConnectedModel
+from dreamkeras.models.guard import RecoverableModel as RecoverableModel
 from dreamkeras.models.factory import build_vision_classifier as build_vision_classifier
 from dreamkeras.models.mae import MAEAutoencoder as MAEAutoencoder
 from dreamkeras.models.mae import MAEDecoder as MAEDecoder

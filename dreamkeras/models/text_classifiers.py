@@ -14,7 +14,7 @@ from dreamkeras.layers.text_connections import LSTMBlock
 from dreamkeras.layers.text_connections import TextDreamConnection
 from dreamkeras.layers.text_connections import TextSleepConnection
 from dreamkeras.layers.text_connections import describe_text_encoder
-from dreamkeras.layers.text_connections import serialize_frozen_model
+from dreamkeras.utils.sharing import serialize_frozen_model
 from dreamkeras.models.chain import interleave_connections
 from dreamkeras.utils.freezing import set_trainable
 

@@ -2,17 +2,20 @@
 
 import keras
 
-from dreamkeras.layers.connections import DreamConnection
-from dreamkeras.layers.connections import SleepConnection
-from dreamkeras.layers.normalization import FlatBatchNormalization
-from dreamkeras.layers.pooling import SeparableMaxPooling2D
-from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
+from dreamkeras import xla_cpu
+from dreamkeras.layers.encoder_spec import is_autoencoder
 from dreamkeras.layers.residual_block import ResidualBlock
 from dreamkeras.models.chain import CHAINS
+from dreamkeras.models.chain import STAGE_STRIDES
 from dreamkeras.models.chain import STEMS
-from dreamkeras.models.chain import interleave_connections
-from dreamkeras.models.mae.mae_autoencoder import MAEAutoencoder
+from dreamkeras.models.chain import build_chain
+from dreamkeras.models.chain import resolve_chain_source
+from dreamkeras.models.chain import stem_layers
+from dreamkeras.models.connect import connection_factory
+from dreamkeras.models.connect import wire_connections
+from dreamkeras.models.guard import RecoverableModel
 from dreamkeras.utils.freezing import set_trainable
+from dreamkeras.utils.sharing import serialize_frozen_model
 
 MAX_BLOCKS = 4
 
@@ -28,9 +31,10 @@ def _check_arguments(num_classes, num_blocks, chain, stem, image_shape, width):
             "`num_classes` must be an integer of at least 2. "
             f"Received: num_classes={num_classes!r}."
         )
-    if chain not in CHAINS:
+    if isinstance(chain, str) and chain not in CHAINS:
         raise ValueError(
-            f"`chain` must be one of {sorted(CHAINS)}. Received: chain={chain!r}."
+            f"`chain` must be one of {sorted(CHAINS)} or a KerasHub "
+            f"`ResNetBackbone`. Received: chain={chain!r}."
         )
     if stem not in STEMS:
         raise ValueError(f"`stem` must be one of {STEMS}. Received: stem={stem!r}.")
@@ -45,12 +49,19 @@ def _check_arguments(num_classes, num_blocks, chain, stem, image_shape, width):
     return tuple(int(d) for d in image_shape)
 
 
-class VisionChainClassifier(keras.Model):
+def _bottleneck(chain):
+    if isinstance(chain, str):
+        return CHAINS[chain][0]
+    return "bottleneck" in getattr(chain, "block_type", "")
+
+
+class VisionChainClassifier(RecoverableModel):
     """Base of the vision classifiers: stem, ResNet chain, head.
 
-    Subclasses pass a connection factory; the graph is a functional model
-    built in the constructor, and `from_config` re-runs the constructor, as
-    KerasHub backbones do.
+    Subclasses pass the frozen model and the connection options; the graph is
+    a functional model built in the constructor (the chain, with the
+    connections added by `dreamkeras.models.connect.wire_connections`), and
+    `from_config` re-runs the constructor, as KerasHub backbones do.
     """
 
     def __init__(
@@ -63,70 +74,100 @@ class VisionChainClassifier(keras.Model):
         image_shape,
         dropout,
         head_dtype,
-        make_connection=None,
-        merge_dreams=False,
+        chain_source="auto",
+        frozen_model=None,
+        connection_options=None,
+        xla_cpu_kernels=None,
         dtype=None,
         **kwargs,
     ):
-        image_shape = _check_arguments(
-            num_classes, num_blocks, chain, stem, image_shape, width
-        )
-        bottleneck, depths = CHAINS[chain]
-        policy = keras.dtype_policies.get(dtype) if dtype else None
-
-        # === Functional Model ===
-        inputs = keras.Input(shape=image_shape, name="images")
-        x = _stem(inputs, stem, width, policy, prefix="stem")
-        blocks = [
-            _stage(
-                width * 2**m,
-                depths[m],
-                strides=1 if m == 0 else 2,
-                bottleneck=bottleneck,
-                policy=policy,
-                name=f"stage_{m + 1}",
+        if xla_cpu_kernels is None:
+            xla_cpu_kernels = xla_cpu.enabled()
+        with xla_cpu.kernels(xla_cpu_kernels):
+            inputs, outputs, chain_source, width, stem, image_shape = self._graph(
+                num_classes, num_blocks, chain, width, stem, image_shape, dropout,
+                head_dtype, chain_source, frozen_model, connection_options, dtype,
             )
-            for m in range(num_blocks)
-        ]
-        x, dreams = interleave_connections(
-            x, blocks, make_connection or (lambda index, shape: None)
-        )
-        if merge_dreams:
-            x = _merge_dreams(
-                x, dreams, image_shape, stem, width, bottleneck, num_blocks, policy
-            )
-        x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
         self.num_classes = num_classes
         self.num_blocks = num_blocks
         self.chain = chain
+        self.chain_source = chain_source
         self.width = width
         self.stem = stem
         self.image_shape = image_shape
         self.dropout = dropout
         self.head_dtype = head_dtype
+        self.xla_cpu_kernels = bool(xla_cpu_kernels)
+
+    @staticmethod
+    def _graph(
+        num_classes, num_blocks, chain, width, stem, image_shape, dropout,
+        head_dtype, chain_source, frozen_model, connection_options, dtype,
+    ):
+        image_shape = _check_arguments(
+            num_classes, num_blocks, chain, stem, image_shape, width
+        )
+        if isinstance(chain, str):
+            chain_source = resolve_chain_source(chain_source, width, stem)
+        else:
+            chain_source, width, stem = "keras_hub", 64, "imagenet"
+        policy = keras.dtype_policies.get(dtype) if dtype else None
+
+        # === Functional Model ===
+        chain_model, start, points = build_chain(
+            chain, num_blocks, width, stem, image_shape, chain_source, policy
+        )
+        if frozen_model is None:
+            inputs, x = chain_model.input, chain_model.output
+        else:
+            prefix = "dream" if is_autoencoder(frozen_model) else "sleep"
+            inputs, x, dreams = wire_connections(
+                chain_model,
+                points,
+                connection_factory(
+                    frozen_model,
+                    kind=prefix,
+                    name_prefix=prefix,
+                    dtype=dtype,
+                    **(connection_options or {}),
+                ),
+                start=start,
+                merge_name="merge",
+                input_shape=image_shape,
+            )
+            if dreams:
+                x = _merge_dreams(
+                    x, dreams, image_shape, stem, width, _bottleneck(chain),
+                    num_blocks, policy,
+                )
+        x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
+        outputs = keras.layers.Dense(
+            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
+        )(x)
+        return inputs, outputs, chain_source, width, stem, image_shape
 
     def get_config(self):
         # Don't chain to the functional config: the constructor rebuilds it.
+        chain = self.chain
         return {
             "name": self.name,
             "trainable": self.trainable,
             "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "num_classes": self.num_classes,
             "num_blocks": self.num_blocks,
-            "chain": self.chain,
+            "chain": chain if isinstance(chain, str) else keras.layers.serialize(chain),
+            "chain_source": self.chain_source,
             "width": self.width,
             "stem": self.stem,
             "image_shape": self.image_shape,
             "dropout": self.dropout,
             "head_dtype": self.head_dtype,
+            "xla_cpu_kernels": self.xla_cpu_kernels,
         }
 
     @classmethod
@@ -134,48 +175,13 @@ class VisionChainClassifier(keras.Model):
         config = dict(config)
         if isinstance(config.get("dtype"), dict):
             config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
+        if isinstance(config.get("chain"), dict):
+            config["chain"] = keras.layers.deserialize(config["chain"])
+        # Files saved before KerasHub chains and the XLA:CPU switch existed
+        # were built here, with the XLA:CPU kernels.
+        config.setdefault("chain_source", "dreamkeras")
+        config.setdefault("xla_cpu_kernels", True)
         return cls(**config)
-
-
-def _stem(x, stem, width, policy, prefix):
-    if stem == "imagenet":
-        x = keras.layers.Conv2D(
-            width, 7, strides=2, padding="same", use_bias=False,
-            dtype=policy, name=f"{prefix}_conv",
-        )(x)
-    else:
-        x = keras.layers.Conv2D(
-            width, 3, padding="same", use_bias=False,
-            dtype=policy, name=f"{prefix}_conv",
-        )(x)
-    x = FlatBatchNormalization(
-        momentum=BATCH_NORM_MOMENTUM, dtype=policy, name=f"{prefix}_norm"
-    )(x)
-    x = keras.layers.ReLU(dtype=policy, name=f"{prefix}_relu")(x)
-    if stem == "imagenet":
-        # Same pooling as keras.layers.MaxPooling2D, with a gradient that
-        # XLA:CPU computes 2.4-5x faster (see SeparableMaxPooling2D).
-        x = SeparableMaxPooling2D(
-            3, strides=2, padding="same", dtype=policy, name=f"{prefix}_pool"
-        )(x)
-    return x
-
-
-def _stage(filters, depth, strides, bottleneck, policy, name):
-    """One chain block `g_m`: `depth` residual blocks, the first strided."""
-    return keras.Sequential(
-        [
-            ResidualBlock(
-                filters,
-                strides=strides if i == 0 else 1,
-                bottleneck=bottleneck,
-                dtype=policy,
-                name=f"{name}_block_{i + 1}",
-            )
-            for i in range(depth)
-        ],
-        name=name,
-    )
 
 
 def _merge_dreams(
@@ -197,15 +203,17 @@ def _merge_dreams(
         dreams = keras.layers.Resizing(
             *image_shape[:2], dtype=policy, name="dream_resize"
         )(dreams)
-    y = _stem(dreams, stem, width, policy, prefix="dream_stem")
+    y = stem_layers(dreams, stem, width, policy, prefix="dream_stem")
     for m in range(num_blocks):
         y = ResidualBlock(
             width * 2**m,
-            strides=1 if m == 0 else 2,
+            strides=STAGE_STRIDES[m],
             bottleneck=bottleneck,
             dtype=policy,
             name=f"dream_block_{m + 1}",
         )(y)
+    if tuple(y.shape[1:]) != tuple(x.shape[1:]):
+        y = keras.layers.Resizing(*x.shape[1:3], dtype=policy, name="dream_fit")(y)
     return keras.layers.Add(name="merge_dreams")([x, y])
 
 
@@ -220,16 +228,25 @@ class ChainClassifier(VisionChainClassifier):
     Args:
         num_classes: int. Number of classes, at least 2.
         num_blocks: int. Number of chain blocks M (ResNet stages), 1 to 4.
-        chain: `"resnet18"`, `"resnet34"` or `"resnet50"`. Depth and block
-            type of the stages.
+        chain: `"resnet18"`, `"resnet34"` or `"resnet50"`, or a KerasHub
+            `ResNetBackbone` (e.g. `ResNetBackbone.from_preset(...)` for an
+            ImageNet-pretrained chain) whose first `num_blocks` stages are
+            used (then `width` and `stem` are the backbone's).
         width: int. Filters of the stem and first stage; stage m has
             `width * 2**(m-1)` (times 4 for bottleneck blocks).
         stem: `"imagenet"` (7x7/2 conv + max-pool, for 64x64 and larger) or
             `"cifar"` (3x3/1 conv, for 32x32 images at full resolution).
         image_shape: (int, int, int). Input `(height, width, channels)`.
+        chain_source: `"auto"` (default), `"keras_hub"` or `"dreamkeras"`.
+            Who builds a named chain: KerasHub's `ResNetBackbone` (64-channel
+            ImageNet stem only; `"auto"` uses it whenever it fits) or this
+            library, from the same standard Keras layers.
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"` so outputs stay
             float32 under mixed precision.
+        xla_cpu_kernels: optional bool. Build with the XLA:CPU kernels of
+            `dreamkeras.xla_cpu` (same weights and values, faster on a CPU
+            under XLA); defaults to that switch's state.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
         **kwargs: passed to `keras.Model`.
 
@@ -253,36 +270,23 @@ class ChainClassifier(VisionChainClassifier):
         width=64,
         stem="imagenet",
         image_shape=(224, 224, 3),
+        chain_source="auto",
         dropout=0.0,
         head_dtype="float32",
+        xla_cpu_kernels=None,
         dtype=None,
         **kwargs,
     ):
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
-            head_dtype, dtype=dtype, **kwargs,
+            head_dtype, chain_source=chain_source,
+            xla_cpu_kernels=xla_cpu_kernels, dtype=dtype, **kwargs,
         )
 
 
 CONNECTION_OPTIONS = (
     "projection", "mask_ratio", "trainable_encoder", "stop_gradient", "remat"
 )
-
-
-def _connection_maker(connection_cls, frozen_model, prefix, options, dtype):
-    """`make_connection(index, shape)` for `VisionChainClassifier`."""
-
-    def make_connection(index, shape):
-        return connection_cls(
-            frozen_model,
-            output_size=shape[1:3],
-            output_channels=shape[-1],
-            dtype=dtype,
-            name=f"{prefix}_connection_{index + 1}",
-            **options,
-        )
-
-    return make_connection
 
 
 def _set_connection_options(model, options):
@@ -310,10 +314,13 @@ class SleepNet(VisionChainClassifier):
             `MAEAutoencoder(...).encoder`.
         num_classes: int. Number of classes, at least 2.
         num_blocks: int. M, the number of sleep blocks, 1 to 4.
-        chain: `"resnet18"`, `"resnet34"` or `"resnet50"`.
+        chain: `"resnet18"`, `"resnet34"`, `"resnet50"` or a KerasHub
+            `ResNetBackbone` (see `ChainClassifier`).
         width: int. Filters of the stem and first stage.
         stem: `"imagenet"` or `"cifar"`.
         image_shape: (int, int, int). Input `(height, width, channels)`.
+        chain_source: `"auto"`, `"keras_hub"` or `"dreamkeras"` (see
+            `ChainClassifier`).
         projection: `"grid"` (keeps the encoder's token grid) or `"pooled"`
             (the paper's mean + dense form).
         mask_ratio: float in `[0, 1)`. Patches hidden from a `ViTBackbone`
@@ -326,6 +333,7 @@ class SleepNet(VisionChainClassifier):
             encoder forward pass; same gradients).
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"`.
+        xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
         **kwargs: passed to `keras.Model`.
 
@@ -355,6 +363,7 @@ class SleepNet(VisionChainClassifier):
         width=64,
         stem="imagenet",
         image_shape=(224, 224, 3),
+        chain_source="auto",
         projection="grid",
         mask_ratio=0.0,
         trainable_encoder=False,
@@ -362,6 +371,7 @@ class SleepNet(VisionChainClassifier):
         remat=False,
         dropout=0.0,
         head_dtype="float32",
+        xla_cpu_kernels=None,
         dtype=None,
         **kwargs,
     ):
@@ -375,10 +385,8 @@ class SleepNet(VisionChainClassifier):
         )
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
-            head_dtype,
-            make_connection=_connection_maker(
-                SleepConnection, encoder, "sleep", options, dtype
-            ),
+            head_dtype, chain_source=chain_source, frozen_model=encoder,
+            connection_options=options, xla_cpu_kernels=xla_cpu_kernels,
             dtype=dtype, **kwargs,
         )
         self.encoder = encoder
@@ -386,7 +394,7 @@ class SleepNet(VisionChainClassifier):
 
     def get_config(self):
         config = super().get_config()
-        config["encoder"] = keras.layers.serialize(self.encoder)
+        config["encoder"] = serialize_frozen_model(self.encoder)
         config.update(_connection_options(self))
         return config
 
@@ -412,10 +420,13 @@ class DreamNet(VisionChainClassifier):
         autoencoder: `dreamkeras.models.MAEAutoencoder`. The frozen autoencoder.
         num_classes: int. Number of classes, at least 2.
         num_blocks: int. M, the number of dream blocks, 1 to 4.
-        chain: `"resnet18"`, `"resnet34"` or `"resnet50"`.
+        chain: `"resnet18"`, `"resnet34"`, `"resnet50"` or a KerasHub
+            `ResNetBackbone` (see `ChainClassifier`).
         width: int. Filters of the stem and first stage.
         stem: `"imagenet"` or `"cifar"`.
         image_shape: (int, int, int). Input `(height, width, channels)`.
+        chain_source: `"auto"`, `"keras_hub"` or `"dreamkeras"` (see
+            `ChainClassifier`).
         projection: `"grid"` or `"pooled"`.
         mask_ratio: float in `[0, 1)`. Patches hidden from the encoder in
             training; none at inference. Defaults to `0.0`.
@@ -426,6 +437,7 @@ class DreamNet(VisionChainClassifier):
             one more forward pass; same gradients).
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"`.
+        xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
         **kwargs: passed to `keras.Model`.
 
@@ -453,6 +465,7 @@ class DreamNet(VisionChainClassifier):
         width=64,
         stem="imagenet",
         image_shape=(224, 224, 3),
+        chain_source="auto",
         projection="grid",
         mask_ratio=0.0,
         trainable_encoder=False,
@@ -460,10 +473,11 @@ class DreamNet(VisionChainClassifier):
         remat=False,
         dropout=0.0,
         head_dtype="float32",
+        xla_cpu_kernels=None,
         dtype=None,
         **kwargs,
     ):
-        if not isinstance(autoencoder, MAEAutoencoder):
+        if not is_autoencoder(autoencoder):
             raise ValueError(
                 "`autoencoder` must be a `dreamkeras.models.MAEAutoencoder`. "
                 f"Received: autoencoder={autoencoder!r}."
@@ -478,18 +492,16 @@ class DreamNet(VisionChainClassifier):
         )
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
-            head_dtype,
-            make_connection=_connection_maker(
-                DreamConnection, autoencoder, "dream", options, dtype
-            ),
-            merge_dreams=True, dtype=dtype, **kwargs,
+            head_dtype, chain_source=chain_source, frozen_model=autoencoder,
+            connection_options=options, xla_cpu_kernels=xla_cpu_kernels,
+            dtype=dtype, **kwargs,
         )
         self.autoencoder = autoencoder
         _set_connection_options(self, options)
 
     def get_config(self):
         config = super().get_config()
-        config["autoencoder"] = keras.layers.serialize(self.autoencoder)
+        config["autoencoder"] = serialize_frozen_model(self.autoencoder)
         config.update(_connection_options(self))
         return config
 
