@@ -133,7 +133,8 @@ def weight_ids(variables):
 def stored_values(path):
     """Scalars stored for the model's own weights in a `.keras` archive.
 
-    The optimizer's state (stored under `optimizer/`) is not counted.
+    Optimizer state (stored under `optimizer/`, also the state of a KerasHub
+    task that compiled itself) is not counted.
     """
     total = 0
     with zipfile.ZipFile(path) as archive:
@@ -142,8 +143,8 @@ def stored_values(path):
 
                 def count(name, obj):
                     nonlocal total
-                    if isinstance(obj, h5py.Dataset) and not name.startswith(
-                        "optimizer/"
+                    if isinstance(obj, h5py.Dataset) and "optimizer" not in (
+                        name.split("/")
                     ):
                         total += obj.size
 

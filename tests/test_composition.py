@@ -66,7 +66,9 @@ def user_sequential_chain(frozen_model):
     x, _ = dreamkeras.models.interleave_connections(
         inputs,
         chain.layers,
-        lambda m, shape: dreamkeras.SleepConnection(frozen_model),
+        lambda m, shape: dreamkeras.SleepConnection(
+            frozen_model, output_channels=shape[-1]
+        ),
     )
     x = keras.layers.GlobalAveragePooling2D()(x)
     return keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(x))
@@ -80,7 +82,9 @@ class TwoConnectionNet(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.convs = [keras.layers.Conv2D(8, 3, padding="same") for _ in range(2)]
-        self.connections = [dreamkeras.SleepConnection(encoder) for _ in range(2)]
+        self.connections = [
+            dreamkeras.SleepConnection(encoder, output_channels=8) for _ in range(2)
+        ]
         self.pool = keras.layers.GlobalAveragePooling2D()
         self.head = keras.layers.Dense(4, activation="softmax")
 
@@ -163,12 +167,13 @@ def frozen_objects(model):
     """The distinct frozen models the connections of `model` hold."""
     found = {}
     for layer in model._flatten_layers(include_self=False):
-        for name in ("encoder", "autoencoder", "backbone", "masked_lm"):
+        if not hasattr(layer, "trainable_encoder"):
+            continue
+        for name in ("autoencoder", "masked_lm", "encoder", "backbone"):
             frozen = getattr(layer, name, None)
-            if isinstance(layer, keras.layers.Layer) and frozen is not None and hasattr(
-                layer, "trainable_encoder"
-            ):
+            if frozen is not None:
                 found[id(frozen)] = frozen
+                break
     return list(found.values())
 
 
@@ -355,4 +360,29 @@ def test_text_chains_take_connections_and_reload(chain, frozen, tmp_path):
         assert tuple(merge.output.shape) == tuple(stage.shape)
     check_reload(
         connected, text_batch(), np.array([0, 1, 2, 0]), str(tmp_path / "t.keras")
+    )
+
+
+def test_chains_from_a_resnet_preset_folder(tmp_path):
+    # A pretrained chain as users get it: a KerasHub preset folder (built for
+    # any image size), connected at a fixed size.
+    preset = str(tmp_path / "resnet_preset")
+    tiny_resnet(num_stages=3, image_shape=(None, None, 3)).save_to_preset(preset)
+    resnet = keras_hub.models.ResNetBackbone.from_preset(preset)
+    vit = tiny_vit()
+    model = dreamkeras.add_connections(
+        resnet, vit, after=["P2", "P3"], input_shape=IMAGE_SHAPE, num_classes=4
+    )
+    assert tuple(model.output.shape) == (None, 4)
+    # The first two stages only: the graph ends at P3 plus the head.
+    sleepnet = dreamkeras.SleepNet(
+        vit, num_classes=4, num_blocks=2, chain=resnet, image_shape=IMAGE_SHAPE
+    )
+    assert sleepnet.chain_source == "keras_hub"
+    assert sleepnet.get_layer("conv1_conv") is resnet.get_layer("conv1_conv")
+    assert "stack2_block0_1_conv" not in [layer.name for layer in sleepnet.layers]
+    fresh = keras_hub.models.ResNetBackbone.from_preset(preset)
+    np.testing.assert_array_equal(  # the preset's weights are the chain's
+        keras.ops.convert_to_numpy(sleepnet.get_layer("conv1_conv").kernel),
+        keras.ops.convert_to_numpy(fresh.get_layer("conv1_conv").kernel),
     )

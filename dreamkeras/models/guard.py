@@ -45,7 +45,10 @@ def check_input_shapes(model, x):
         x: what is passed to `fit`, `evaluate` or `predict` as `x`.
     """
     features = _features_of(x)
-    expected = model.input
+    try:
+        expected = model.input
+    except (AttributeError, ValueError):  # a subclassed model: no graph
+        return
     if isinstance(expected, dict) and isinstance(features, dict):
         pairs = [(name, expected[name], features.get(name)) for name in expected]
     elif not isinstance(expected, (dict, list, tuple)) and not isinstance(
@@ -96,14 +99,24 @@ def keep_variables(model):
         raise
 
 
-class RecoverableModel(keras.Model):
-    """A `keras.Model` that checks input shapes and survives failed calls.
+class RecoverableModel:
+    """Mixin for a `keras.Model` that checks inputs and survives failed calls.
 
     `fit`, `evaluate`, `predict` and the `*_on_batch` methods first compare
     the input's shape with the model's (a clear `ValueError` naming both
     shapes), and on JAX they restore the model's variables when the call
     fails, so that the model keeps working (Keras leaves them detached).
-    Everything else is `keras.Model`.
+
+    A mixin, listed before `keras.Model`: Keras rewrites the bases of a
+    `keras.Model` subclass into `Functional` when it is built from inputs and
+    outputs, which must not reach subclassed models sharing a base class.
+
+    Example:
+
+    ```python
+    class MyModel(dreamkeras.models.RecoverableModel, keras.Model):
+        ...
+    ```
     """
 
     def fit(self, x=None, y=None, *args, **kwargs):
@@ -138,7 +151,7 @@ class RecoverableModel(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class ConnectedModel(RecoverableModel):
+class ConnectedModel(RecoverableModel, keras.Model):
     """The functional model `add_connections` returns: a `RecoverableModel`.
 
     Built, saved and loaded like any functional `keras.Model`

@@ -55,7 +55,7 @@ def _bottleneck(chain):
     return "bottleneck" in getattr(chain, "block_type", "")
 
 
-class VisionChainClassifier(RecoverableModel):
+class VisionChainClassifier(RecoverableModel, keras.Model):
     """Base of the vision classifiers: stem, ResNet chain, head.
 
     Subclasses pass the frozen model and the connection options; the graph is

@@ -4,8 +4,9 @@ import keras
 import keras_hub
 from keras import ops
 
-from dreamkeras.models.mae.mae_layers import MAEDecoder
 from dreamkeras.layers.vit_encoding import encode_vit
+from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.mae.mae_layers import MAEDecoder
 from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.models.mae.patches import unpatchify
@@ -19,7 +20,7 @@ def _pair(value):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class MAEAutoencoder(keras.Model):
+class MAEAutoencoder(RecoverableModel, keras.Model):
     """Masked autoencoder (MAE) with a KerasHub ViT encoder and a light decoder.
 
     The encoder is a `keras_hub.models.ViTBackbone` (same configuration fields:
