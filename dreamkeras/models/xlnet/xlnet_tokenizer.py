@@ -81,6 +81,8 @@ class XLNetTokenizer(keras_hub.tokenizers.SentencePieceTokenizer):
     ```
     """
 
+    backbone_cls = XLNetBackbone
+
     def __init__(self, proto=None, **kwargs):
         for name, token in SPECIAL_TOKENS.items():
             self._add_special_token(token, name)
