@@ -273,6 +273,11 @@ def _prepare_texts(args, defaults, load_data, scope, logdir):
         callbacks.append(DreamTextLogger(logdir, samples, preprocessor))
 
     def finish(model, report, timings):
+        from dreamkeras.training.text_flops import text_flops_report
+
+        tick = time.perf_counter()
+        report["flops_per_text"] = text_flops_report(model, args.max_length)
+        timings["count_flops"] = time.perf_counter() - tick
         if not samples:
             return
         from dreamkeras.text import dream_texts
