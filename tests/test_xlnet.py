@@ -416,3 +416,41 @@ def test_base_size_parity(tmp_path, spiece):
     logits_diff = _max_diff(logits, ref_logits, mask)
     print(f"base parity: hidden {hidden_diff:.2e}, logits {logits_diff:.2e}")
     assert hidden_diff <= TOLERANCE and logits_diff <= TOLERANCE
+
+
+# --- The text apps -----------------------------------------------------------
+
+
+@pytest.mark.app
+@pytest.mark.parametrize(
+    "model_kind,token_mode",
+    [("sleepnet", "straight_through"), ("sleepnet", "argmax"), ("dreamnet", "straight_through")],
+)
+def test_text_app_with_xlnet_checkpoint(lm_checkpoint, tmp_path, model_kind, token_mode):
+    from apps import text_folder
+    from dreamkeras.text.testing import synthetic_texts
+    from tests.test_text_apps import write_text_folder
+
+    texts, labels = synthetic_texts(2, 16, seed=0)
+    write_text_folder(tmp_path / "texts", texts, labels, ["a", "b"])
+    argv = [
+        "--backend", keras.backend.backend(), "--blocks", "2", "--width", "8",
+        "--max-length", str(SEQ), "--batch-size", "4", "--epochs", "1",
+        "--steps-per-epoch", "2", "--eval-steps", "1", "--verbose", "0",
+        "--model", model_kind, "--token-mode", token_mode,
+        "--encoder", lm_checkpoint[0], "--data-dir", str(tmp_path / "texts"),
+        "--output", str(tmp_path / "run.keras"), "--logdir", str(tmp_path / "logs"),
+    ]
+    assert text_folder.main(argv) == 0
+    with open(tmp_path / "run.json") as file:
+        result = json.load(file)
+    assert result["uses_encoder_weights"]
+    flops = result["flops_per_text"]
+    assert flops["total"] > flops["frozen"] > 0 and flops["sequence_length"] == SEQ
+    assert flops["train_step_total"] > flops["total"]
+    assert ("straight_through" in flops["by_kind"]) == (token_mode == "straight_through")
+    model = keras.saving.load_model(tmp_path / "run.keras")
+    frozen = model.backbone if model_kind == "sleepnet" else model.masked_lm.backbone
+    assert isinstance(frozen, XLNetBackbone)
+    if model_kind == "dreamnet":
+        assert len(result["dreams"]) == 3
