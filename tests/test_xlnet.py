@@ -31,6 +31,9 @@ from dreamkeras.models import TextSleepNet  # noqa: E402
 from dreamkeras.models import XLNetBackbone  # noqa: E402
 from dreamkeras.models import XLNetTextClassifierPreprocessor  # noqa: E402
 from tests import xlnet_checkpoints as ckpt  # noqa: E402
+from tests.xlnet_checkpoints import hf_outputs as _hf_outputs  # noqa: E402
+from tests.xlnet_checkpoints import keras_outputs as _keras_outputs  # noqa: E402
+from tests.xlnet_checkpoints import max_diff as _max_diff  # noqa: E402
 
 TOLERANCE = 1e-4
 TEXTS = [
@@ -60,31 +63,6 @@ def lm_checkpoint(tmp_path_factory, spiece):
 @pytest.fixture(scope="module")
 def converted(lm_checkpoint):
     return load_xlnet(lm_checkpoint[0], masked_lm=True)
-
-
-def _hf_outputs(model, ids, mask, segments):
-    with torch.no_grad():
-        out = model(
-            input_ids=torch.from_numpy(ids).long(),
-            attention_mask=torch.from_numpy(mask).float(),
-            token_type_ids=torch.from_numpy(segments).long(),
-            output_hidden_states=True,
-        )
-    logits = getattr(out, "logits", None)
-    return out.hidden_states[-1].numpy(), None if logits is None else logits.numpy()
-
-
-def _max_diff(a, b, mask):
-    """Largest difference at real tokens (padded positions are unused)."""
-    return float(np.abs(np.where(mask[..., None] == 1, a - b, 0)).max())
-
-
-def _keras_outputs(masked_lm, ids, mask, segments):
-    inputs = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
-    hidden = _np(masked_lm.backbone(inputs))
-    positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
-    logits = _np(masked_lm({**inputs, "mask_positions": positions}))
-    return hidden, logits
 
 
 # --- Parity with transformers --------------------------------------------
@@ -299,6 +277,7 @@ def test_keras_hub_preset_round_trip(converted, tmp_path):
     lm = keras_hub.models.MaskedLM.from_preset(folder, preprocessor=None)
     loaded_tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(folder)
     assert type(lm) is type(masked_lm) and type(loaded_tokenizer) is type(tokenizer)
+    assert type(keras_hub.models.Backbone.from_preset(folder)) is XLNetBackbone
     ids, mask, segments = ckpt.random_inputs(tokenizer.vocabulary_size())
     a = _keras_outputs(masked_lm, ids, mask, segments)[1]
     b = _keras_outputs(lm, ids, mask, segments)[1]

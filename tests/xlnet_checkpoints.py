@@ -1,4 +1,5 @@
-"""Tiny Hugging Face XLNet checkpoints and SentencePiece models, made offline.
+"""Tiny Hugging Face XLNet checkpoints and SentencePiece models, made offline,
+and the outputs compared with `transformers`.
 
 `transformers` writes randomly initialised models with `save_pretrained`;
 `sentencepiece` trains a small unigram model with XLNet's special pieces at
@@ -9,6 +10,7 @@ XLNet's ids (`<unk>` 0, `<s>` 1, `</s>` 2, `<cls>` 3, `<sep>` 4, `<pad>` 5,
 import os
 import shutil
 
+import keras
 import numpy as np
 
 CORPUS = [
@@ -101,3 +103,32 @@ def random_inputs(vocab, batch=3, length=9, seed=0):
     segments = np.zeros_like(ids)
     segments[:, -1] = 2  # `<cls>`'s segment, as XLNet's tokenizer sets it
     return ids, mask, segments
+
+
+def hf_outputs(model, ids, mask, segments):
+    """Last hidden states and logits (None without an LM head) of `transformers`."""
+    import torch
+
+    with torch.no_grad():
+        out = model(
+            input_ids=torch.from_numpy(ids).long(),
+            attention_mask=torch.from_numpy(mask).float(),
+            token_type_ids=torch.from_numpy(segments).long(),
+            output_hidden_states=True,
+        )
+    logits = getattr(out, "logits", None)
+    return out.hidden_states[-1].numpy(), None if logits is None else logits.numpy()
+
+
+def max_diff(a, b, mask):
+    """Largest difference at real tokens (padded positions are unused)."""
+    return float(np.abs(np.where(mask[..., None] == 1, a - b, 0)).max())
+
+
+def keras_outputs(masked_lm, ids, mask, segments):
+    """Hidden states and logits at every position of an `XLNetMaskedLM`."""
+    inputs = {"token_ids": ids, "padding_mask": mask, "segment_ids": segments}
+    hidden = keras.ops.convert_to_numpy(masked_lm.backbone(inputs))
+    positions = np.tile(np.arange(ids.shape[1], dtype="int32"), (ids.shape[0], 1))
+    logits = keras.ops.convert_to_numpy(masked_lm({**inputs, "mask_positions": positions}))
+    return hidden, logits

@@ -436,7 +436,8 @@ class TextSleepConnection(TextFrozenModelConnection):
 
     Args:
         backbone: a KerasHub text backbone, by default a
-            `keras_hub.models.RobertaBackbone`; any with a `token_embedding`
+            `keras_hub.models.RobertaBackbone`, or a
+            `dreamkeras.models.XLNetBackbone`; any with a `token_embedding`
             and `{"token_ids", "padding_mask"}` inputs works with
             `token_mode="argmax"`.
         token_mode: `"straight_through"` (default; argmax forward, softmax
@@ -510,7 +511,8 @@ class TextDreamConnection(TextFrozenModelConnection):
 
     Args:
         masked_lm: a KerasHub masked LM task, by default a
-            `keras_hub.models.RobertaMaskedLM` (anything with `.backbone` and
+            `keras_hub.models.RobertaMaskedLM` or a
+            `dreamkeras.models.XLNetMaskedLM` (anything with `.backbone` and
             `.masked_lm_head`), e.g. `RobertaMaskedLM.from_preset(...)`: its
             head's weights matter, so load them with the task, not the
             backbone alone.
