@@ -349,6 +349,8 @@ def test_clear_errors(lm_checkpoint, tmp_path):
     assert "did not use" in error(broken)
     json.dump({**config, "n_layer": 3}, open(config_path, "w"))
     assert "has no tensor 'layer.2" in error(broken)
+    json.dump({k: v for k, v in config.items() if k != "d_inner"}, open(config_path, "w"))
+    assert "lacks the integer entries ['d_inner']" in error(broken)
     json.dump({**config, "model_type": "bert"}, open(config_path, "w"))
     assert "not a Hugging Face XLNet checkpoint" in error(broken)
     json.dump({**config, "attn_type": "uni"}, open(config_path, "w"))

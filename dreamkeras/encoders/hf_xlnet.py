@@ -28,6 +28,7 @@ OTHER_HEADS = ("lm_loss.", "sequence_summary.", "logits_proj.", "qa_outputs.",
                "start_logits.", "end_logits.", "answer_class.")
 LAYER_NORM_EPSILON = 1e-12  # KerasHub's XLNet layers use this value.
 HUB_NAME = "hf://xlnet/xlnet-base-cased"
+REQUIRED_KEYS = ("vocab_size", "d_model", "n_layer", "n_head", "d_inner")
 
 
 def is_xlnet_config(hf_config):
@@ -60,6 +61,12 @@ def convert_config(hf_config, source="the checkpoint"):
         raise ValueError(
             f"{source} is not an XLNet checkpoint: its config.json has "
             f"model_type={model_type!r}, expected {HF_MODEL_TYPE!r}."
+        )
+    missing = [k for k in REQUIRED_KEYS if not isinstance(hf_config.get(k), int)]
+    if missing:
+        raise ValueError(
+            f"The config.json of {source} lacks the integer entries {missing} "
+            "of an XLNet config; re-download or re-save the checkpoint."
         )
     checks = [
         (
@@ -114,6 +121,17 @@ def normalize_key(key):
     return key[len(PREFIX):] if key.startswith(PREFIX) else key
 
 
+def _import_torch(path):
+    try:
+        import torch
+    except ImportError as error:
+        raise ImportError(
+            f"{path!r} is a PyTorch pickle; reading it needs torch. Install "
+            "torch or convert the checkpoint to safetensors."
+        ) from error
+    return torch
+
+
 def read_weights(folder, source=None):
     """Returns `{name: numpy array}` for an XLNet checkpoint folder.
 
@@ -133,16 +151,12 @@ def read_weights(folder, source=None):
                     for key in file.keys():
                         tensors[normalize_key(key)] = file.get_tensor(key)
             else:
-                import torch
-
+                torch = _import_torch(path)
                 state = torch.load(path, map_location="cpu", weights_only=True)
                 for key, value in state.items():
                     tensors[normalize_key(key)] = value.float().numpy()
-        except ImportError as error:
-            raise ImportError(
-                f"{path!r} is a PyTorch pickle; reading it needs torch. Install "
-                "torch or convert the checkpoint to safetensors."
-            ) from error
+        except ImportError:
+            raise
         except Exception as error:  # noqa: BLE001 - corrupt files raise many types
             raise ValueError(
                 f"Could not read the weights {path!r} of {source} "
