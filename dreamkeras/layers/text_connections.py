@@ -57,8 +57,10 @@ Fields:
     max_sequence_length: int or None. Longest sequence the encoder accepts.
     input_names: tuple of str. Names of the encoder's inputs.
     embedding_layout: `"token_and_position"` (RoBERTa, XLM-RoBERTa,
-        DistilBERT), `"token_position_segment"` (BERT) or `None` (the encoder
-        can only be fed token ids: `token_mode="argmax"` only).
+        DistilBERT), `"token_position_segment"` (BERT), `"call_with_embeddings"`
+        (the backbone takes embeddings through that method, e.g.
+        `dreamkeras.models.XLNetBackbone`) or `None` (the encoder can only be
+        fed token ids: `token_mode="argmax"` only).
 """
 
 SUPPORTED_INPUTS = ("token_ids", "padding_mask", "segment_ids")
@@ -108,11 +110,16 @@ def describe_text_encoder(backbone):
             f"connection cannot fill (supported: {SUPPORTED_INPUTS}). "
             f"Received a {type(backbone).__name__}."
         )
+    _check_not_keras_hub_xlnet(backbone)
     layout = None
     has_stack = hasattr(backbone, "transformer_layers") and hasattr(
         backbone, "embeddings_layer_norm"
     )
-    if has_stack and hasattr(getattr(backbone, "embeddings", None), "position_embedding"):
+    if callable(getattr(backbone, "call_with_embeddings", None)):
+        layout = "call_with_embeddings"
+    elif has_stack and hasattr(
+        getattr(backbone, "embeddings", None), "position_embedding"
+    ):
         layout = "token_and_position"
     elif (
         has_stack
@@ -128,6 +135,23 @@ def describe_text_encoder(backbone):
         input_names=names,
         embedding_layout=layout,
     )
+
+
+def _check_not_keras_hub_xlnet(backbone):
+    """KerasHub 0.32's own XLNetBackbone mixes the rows of a batch: refused."""
+    import keras_hub
+
+    if isinstance(backbone, keras_hub.models.XLNetBackbone) and not callable(
+        getattr(backbone, "call_with_embeddings", None)
+    ):
+        raise ValueError(
+            "KerasHub 0.32's XLNetBackbone mixes the rows of a batch (its "
+            "position encoding and attention mask are reshaped, not "
+            "transposed), so its outputs are wrong for batches of more than "
+            "one sequence. Use `dreamkeras.models.XLNetBackbone` (same "
+            "arguments and weights): "
+            "`dreamkeras.models.XLNetBackbone.from_backbone(backbone)`."
+        )
 
 
 def _sequence_output(outputs):
@@ -252,7 +276,8 @@ class TextFrozenModelConnection(keras.layers.Layer):
             raise ValueError(
                 f"`token_mode='straight_through'` feeds embeddings to the "
                 f"encoder's layers, which is supported for RoBERTa-, "
-                f"XLM-RoBERTa-, DistilBERT- and BERT-style KerasHub backbones. "
+                f"XLM-RoBERTa-, DistilBERT- and BERT-style KerasHub backbones "
+                f"and `dreamkeras.models.XLNetBackbone`. "
                 f"Received a {type(self.backbone).__name__}; use "
                 f"`token_mode='argmax'` with it."
             )
@@ -323,6 +348,10 @@ class TextFrozenModelConnection(keras.layers.Layer):
     def _encode_embeddings(self, embeddings, padding_mask, training):
         """Runs the encoder's layers on token embeddings instead of ids."""
         backbone = self.backbone
+        if self.spec.embedding_layout == "call_with_embeddings":
+            return backbone.call_with_embeddings(
+                embeddings, padding_mask, training=training
+            )
         if self.spec.embedding_layout == "token_and_position":
             x = embeddings + backbone.embeddings.position_embedding(embeddings)
         else:  # token_position_segment (BERT)
@@ -396,7 +425,8 @@ class TextSleepConnection(TextFrozenModelConnection):
 
     Args:
         backbone: a KerasHub text backbone, by default a
-            `keras_hub.models.RobertaBackbone`; any with a `token_embedding`
+            `keras_hub.models.RobertaBackbone`, or a
+            `dreamkeras.models.XLNetBackbone`; any with a `token_embedding`
             and `{"token_ids", "padding_mask"}` inputs works with
             `token_mode="argmax"`.
         token_mode: `"straight_through"` (default; argmax forward, softmax
@@ -471,7 +501,8 @@ class TextDreamConnection(TextFrozenModelConnection):
 
     Args:
         masked_lm: a KerasHub masked LM task, by default a
-            `keras_hub.models.RobertaMaskedLM` (anything with `.backbone` and
+            `keras_hub.models.RobertaMaskedLM` or a
+            `dreamkeras.models.XLNetMaskedLM` (anything with `.backbone` and
             `.masked_lm_head`), e.g. `RobertaMaskedLM.from_preset(...)`: its
             head's weights matter, so load them with the task, not the
             backbone alone.

@@ -14,3 +14,9 @@ from dreamkeras.models.text_classifiers import TextCNNClassifier as TextCNNClass
 from dreamkeras.models.text_classifiers import TextDreamNet as TextDreamNet
 from dreamkeras.models.text_classifiers import TextSleepNet as TextSleepNet
 from dreamkeras.models.text_classifiers import check_tokenizer as check_tokenizer
+from dreamkeras.models.xlnet import XLNetBackbone as XLNetBackbone
+from dreamkeras.models.xlnet import XLNetMaskedLM as XLNetMaskedLM
+from dreamkeras.models.xlnet import (
+    XLNetTextClassifierPreprocessor as XLNetTextClassifierPreprocessor,
+)
+from dreamkeras.models.xlnet import XLNetTokenizer as XLNetTokenizer

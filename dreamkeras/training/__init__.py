@@ -28,3 +28,7 @@ from dreamkeras.utils.profiling import parameter_counts as parameter_counts
 from dreamkeras.training.trainer import train as train
 from dreamkeras.training.text_trainer import TEXT_TASK as TEXT_TASK
 from dreamkeras.training.text_trainer import build_text_model as build_text_model
+from dreamkeras.training.text_flops import count_text_flops as count_text_flops
+from dreamkeras.training.text_flops import (
+    count_text_train_step_flops as count_text_train_step_flops,
+)

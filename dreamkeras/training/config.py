@@ -270,9 +270,10 @@ def build_text_parser(defaults, prog=None):
         "--encoder", default="roberta_base_en",
         help="KerasHub text encoder preset: a preset name (roberta_base_en), "
         "an hf:// handle (hf://FacebookAI/roberta-base) or a local preset "
-        "folder (save_to_preset). Its tokenizer tokenises the texts; "
-        "dreamnet loads its masked LM (RobertaMaskedLM), sleepnet its "
-        "backbone.",
+        "folder (save_to_preset), or a Hugging Face XLNet checkpoint "
+        "(hf://xlnet/xlnet-base-cased, or a save_pretrained folder with its "
+        "spiece.model). Its tokenizer tokenises the texts; dreamnet loads its "
+        "masked LM (RobertaMaskedLM, XLNet's LM head), sleepnet its backbone.",
     )
     group.add_argument(
         "--token-mode", "--sleep-mode", choices=TOKEN_MODES,

@@ -141,6 +141,14 @@ def load_text_encoder(args):
             f"written by save_to_preset, a KerasHub preset name "
             f"(roberta_base_en) or an hf:// handle."
         )
+    from dreamkeras.encoders.hf_xlnet import load_hf_text_encoder
+
+    try:  # Hugging Face XLNet checkpoints, which dreamkeras converts.
+        loaded = load_hf_text_encoder(preset, args.model)
+    except (OSError, ValueError) as error:
+        raise _preset_error(args, "checkpoint", error) from error
+    if loaded is not None:
+        return loaded
     try:
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
     except Exception as error:
@@ -265,6 +273,11 @@ def _prepare_texts(args, defaults, load_data, scope, logdir):
         callbacks.append(DreamTextLogger(logdir, samples, preprocessor))
 
     def finish(model, report, timings):
+        from dreamkeras.training.text_flops import text_flops_report
+
+        tick = time.perf_counter()
+        report["flops_per_text"] = text_flops_report(model, args.max_length)
+        timings["count_flops"] = time.perf_counter() - tick
         if not samples:
             return
         from dreamkeras.text import dream_texts
