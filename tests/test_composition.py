@@ -7,6 +7,8 @@ saves and reloads with `keras.saving.load_model` with the same predictions,
 the frozen model stored once and loaded as one object, still frozen.
 """
 
+import os
+
 import keras
 import keras_hub
 import numpy as np
@@ -386,3 +388,29 @@ def test_chains_from_a_resnet_preset_folder(tmp_path):
         keras.ops.convert_to_numpy(sleepnet.get_layer("conv1_conv").kernel),
         keras.ops.convert_to_numpy(fresh.get_layer("conv1_conv").kernel),
     )
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+@pytest.mark.parametrize("name", ["functional_sleep", "add_sequential_cnn"])
+def test_models_saved_on_jax_load_on_this_backend(name):
+    # CI runs this file on JAX, TensorFlow and PyTorch: a cross-backend reload.
+    data = np.load(f"{DATA}/jax_predictions.npz")
+    model = keras.saving.load_model(f"{DATA}/jax_{name}.keras")
+    np.testing.assert_allclose(
+        model.predict(data["images"], verbose=0), data[name], atol=1e-5
+    )
+    (frozen,) = frozen_objects(model)
+    assert not frozen.trainable_weights
+
+
+@pytest.mark.parametrize("kind", ["sleepnet", "dreamnet", "baseline"])
+def test_models_saved_by_the_previous_version_still_load(kind):
+    # Saved (on JAX) before KerasHub chains and the XLA:CPU switch existed.
+    data = np.load(f"{DATA}/legacy_predictions.npz")
+    model = keras.saving.load_model(f"{DATA}/legacy_{kind}.keras")
+    np.testing.assert_allclose(
+        model.predict(data["images"], verbose=0), data[kind], atol=1e-5
+    )
+    assert model.chain_source == "dreamkeras" and model.xla_cpu_kernels
