@@ -6,7 +6,7 @@ from dreamkeras.models.guard import RecoverableModel as RecoverableModel
 from dreamkeras.models.factory import build_vision_classifier as build_vision_classifier
 from dreamkeras.models.mae import MAEAutoencoder as MAEAutoencoder
 from dreamkeras.models.mae import MAEDecoder as MAEDecoder
-from dreamkeras.models.vision_classifiers import ChainClassifier as ChainClassifier
+from dreamkeras.models.vision_chain import ChainClassifier as ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet as SleepNet
 from dreamkeras.models.text_classifiers import LSTMClassifier as LSTMClassifier
