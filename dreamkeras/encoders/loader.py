@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 import keras_hub
 
 from dreamkeras.encoders import hf_vit_mae
-from dreamkeras.encoders import presets
+from dreamkeras.utils import presets
 from dreamkeras.encoders.configs import MAE_CONFIGS
 from dreamkeras.encoders.configs import VIT_CONFIGS
 from dreamkeras.models.mae.mae_autoencoder import MAEAutoencoder
@@ -428,3 +428,19 @@ def encoder_image_shape(name):
         if name in configs:
             return tuple(configs[name]["image_shape"])
     return tuple(load_encoder(name).image_shape)
+
+
+def _mae_from_preset(preset, **kwargs):
+    """`MAEAutoencoder.from_preset`: a folder or handle, never a named size."""
+    if preset in MAE_CONFIGS:
+        raise ValueError(
+            f"{preset!r} is a named random-weight size, not a preset. Use "
+            "`dreamkeras.encoders.load_autoencoder` for it, or pass a folder "
+            "or handle."
+        )
+    return load_autoencoder(preset, **kwargs)
+
+
+# The model does not import this loader (which imports the model): the
+# loader registers itself with the model.
+MAEAutoencoder.preset_loader = staticmethod(_mae_from_preset)

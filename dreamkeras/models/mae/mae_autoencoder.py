@@ -11,6 +11,7 @@ from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.models.mae.patches import unpatchify
 from dreamkeras.utils.freezing import set_trainable
+from dreamkeras.utils.presets import save_preset
 
 
 def _pair(value):
@@ -75,6 +76,9 @@ class MAEAutoencoder(RecoverableModel, keras.Model):
     dreams = mae.reconstruct(np.random.rand(2, 32, 32, 3))  # (2, 32, 32, 3)
     ```
     """
+
+    # Loads presets and checkpoints; installed by `dreamkeras.encoders`.
+    preset_loader = None
 
     def __init__(
         self,
@@ -287,8 +291,6 @@ class MAEAutoencoder(RecoverableModel, keras.Model):
         mae = dreamkeras.models.MAEAutoencoder.from_preset("./my_mae")
         ```
         """
-        from dreamkeras.encoders.presets import save_preset
-
         save_preset(self, preset_dir)
 
     @classmethod
@@ -310,16 +312,9 @@ class MAEAutoencoder(RecoverableModel, keras.Model):
         mae = dreamkeras.models.MAEAutoencoder.from_preset("./my_mae")
         ```
         """
-        from dreamkeras.encoders.configs import MAE_CONFIGS
-        from dreamkeras.encoders.loader import load_autoencoder
-
-        if preset in MAE_CONFIGS:
-            raise ValueError(
-                f"{preset!r} is a named random-weight size, not a preset. Use "
-                "`dreamkeras.encoders.load_autoencoder` for it, or pass a folder "
-                "or handle."
-            )
-        return load_autoencoder(preset, **kwargs)
+        if cls.preset_loader is None:  # set by `dreamkeras.encoders`
+            import dreamkeras.encoders  # noqa: F401
+        return cls.preset_loader(preset, **kwargs)
 
     def get_config(self):
         # Not chained to the functional config: the constructor rebuilds it.
