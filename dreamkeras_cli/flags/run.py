@@ -54,9 +54,18 @@ RUN_FLAGS = {
             "need more).",
         },
     ),
-    "beta_1": F(("--beta-1",), type=float, default=0.9, help="Adam's beta_1."),
-    "beta_2": F(("--beta-2",), type=float, default=0.999, help="Adam's beta_2."),
-    "epsilon": F(("--epsilon",), type=float, default=1e-5, help="Adam's epsilon."),
+    "beta_1": F(
+        ("--beta-1",), type=float, default=0.9,
+        help="Adam's beta_1, the decay of its mean gradient estimate.",
+    ),
+    "beta_2": F(
+        ("--beta-2",), type=float, default=0.999,
+        help="Adam's beta_2, the decay of its squared gradient estimate.",
+    ),
+    "epsilon": F(
+        ("--epsilon",), type=float, default=1e-5,
+        help="Adam's epsilon, added to the denominator for stability.",
+    ),
     "weight_decay": F(
         ("--weight-decay",), type=float, default={"default": 0.0, "mae": 0.05},
         help={
@@ -126,8 +135,8 @@ RUN_FLAGS = {
             "mae": "fashion_mnist: folder of the four gz files (default "
             "/usr/share/datasets/fashion-mnist); image_folder: the folder "
             "(required); tfds: the tfds data directory.",
-            "search": "Data folder of --dataset, as for its app. Default: the "
-            "app's default.",
+            "search": "Data folder of --dataset, as its app takes it; without "
+            "the flag, the app's own folder.",
             "default": "Where the data is (see the dataset).",
         },
     ),

@@ -95,8 +95,8 @@ TOOL_FLAGS = {
     "rescale": F(
         ("--rescale",), type=float,
         default=1 / 255,
-        help="Factor applied to the pixels (0-255) of image files; the default "
-        "gives the [0, 1] pixels the apps train on.",
+        help="Factor applied to the pixels (0-255) of image files; 1/255 gives "
+        "the [0, 1] pixels the apps train on.",
     ),
     # === Random text presets ===
     "corpus": F(
