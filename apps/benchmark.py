@@ -13,7 +13,7 @@ Run with --help for every flag.
 
 import sys
 
-from dreamkeras_cli.commands import benchmark_app
+from dreamkeras_cli.tool_commands import benchmark_app
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ preprocessed as the model expects. Run with --help for every flag.
 
 import sys
 
-from dreamkeras_cli.commands import dream_app
+from dreamkeras_cli.tool_commands import dream_app
 
 
 def main(argv=None):

@@ -10,7 +10,11 @@ runs the typed `RunConfig` it builds.
 - `flags`: every flag, defined once, and the parsers the commands compose.
 - `config`: the frozen run configuration dataclasses.
 - `builders`: flags -> configuration, with every value checked.
+- `tool_builders`: the same for the tuner and the benchmark.
 - `datasets`: what each app's dataset brings to the command line.
 - `startup`: the environment before the heavy imports; quiet logs.
-- `commands`: the entry points.
+- `runner`: how every command runs (parse, check, import, run, errors).
+- `commands`: the training apps' entry points and `dreamkeras COMMAND`.
+- `tool_commands`: the tools' entry points (search, benchmark, dream, text-preset).
+- `dream`: the dream grid command.
 """

@@ -14,6 +14,7 @@ import pytest
 
 import dreamkeras
 from apps import cifar100
+from apps import dream
 from apps import fashion_mnist
 from apps import image_folder
 from apps import imagenet
@@ -105,6 +106,26 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
     for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
         assert tag in tags
     np.testing.assert_allclose(tags["epoch_learning_rate"][0], 0.005)
+
+    # apps/dream.py draws the saved DreamNet's dreams: original + 3 per row.
+    from PIL import Image
+
+    write_image_folder(str(tmp_path / "photos"), classes=("x",), per_class=2)
+    grid = tmp_path / "dreams.png"
+    argv = ["--model", str(output), "--images", str(tmp_path / "photos" / "x"),
+            "--output", str(grid), "--num-images", "2"]
+    assert dream.main(argv) == 0
+    with Image.open(grid) as image:
+        width, height = image.size
+    assert width > 3 * height / 2 and height >= 2 * 32  # 2 rows of 4 tiles.
+
+
+def test_dream_errors_are_one_line(tmp_path, capsys):
+    assert dream.main(["--model", str(tmp_path / "none.keras"), "--images", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: --model")
+    (tmp_path / "bad.keras").write_text("not a model")
+    assert dream.main(["--model", str(tmp_path / "bad.keras"), "--images", str(tmp_path)]) == 2
+    assert "Cannot load --model" in capsys.readouterr().err
 
 
 def test_an_existing_output_is_kept(tmp_path, capsys):

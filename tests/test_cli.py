@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dreamkeras_cli import builders
+from dreamkeras_cli import tool_builders
 from dreamkeras_cli import commands
 from dreamkeras_cli import startup
 from dreamkeras_cli.config import TrainingSetupError
@@ -206,7 +206,7 @@ def test_search_and_benchmark_configs(tmp_path):
         ["--search-space", "blocks,lr,unfreeze", "--values", "blocks=1,2",
          "--values", "unfreeze=true,no", "--directory", str(tmp_path)]
     )
-    search = builders.search_config(args, DATASETS["fashion_mnist"])
+    search = tool_builders.search_config(args, DATASETS["fashion_mnist"])
     assert search.search_space == ("blocks", "lr", "unfreeze")
     assert search.values == {"blocks": (1, 2), "unfreeze": (True, False)}
     assert search.project_dir == str(tmp_path / "fashion_mnist_dreamnet")
@@ -219,17 +219,17 @@ def test_search_and_benchmark_configs(tmp_path):
         (["--max-trials", "0"], "--max-trials must be at least 1"),
     ):
         with pytest.raises(TrainingSetupError, match=message):
-            builders.search_config(parser.parse_args(argv), DATASETS["fashion_mnist"])
+            tool_builders.search_config(parser.parse_args(argv), DATASETS["fashion_mnist"])
     parser = build_parser("benchmark")
-    config = builders.benchmark_config(parser.parse_args(["--precision", "float32"]), "jax")
+    config = tool_builders.benchmark_config(parser.parse_args(["--precision", "float32"]), "jax")
     assert config.hardware.mixed_precision == "none" and config.model.encoder == "mae-small-32"
     assert config.batch_size == 8 and config.model.width == 64
     with pytest.raises(TrainingSetupError, match="needs --loop fit"):
-        builders.benchmark_config(
+        tool_builders.benchmark_config(
             parser.parse_args(["--loop", "on-batch", "--steps-per-execution", "4"]), "jax"
         )
     with pytest.raises(TrainingSetupError, match="must be 1 with --backend torch"):
-        builders.benchmark_config(parser.parse_args(["--steps-per-execution", "2"]), "torch")
+        tool_builders.benchmark_config(parser.parse_args(["--steps-per-execution", "2"]), "torch")
 
 
 def test_quiet_stderr_drops_start_up_noise_and_keeps_the_rest(capfd):

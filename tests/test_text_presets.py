@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dreamkeras.text import presets
-from dreamkeras_cli import commands
+from dreamkeras_cli import tool_commands
 
 CAPITALISED = ["SSG", "Paris", "London", "McDonald", "NASA", "Keras"]
 
@@ -45,7 +45,7 @@ def test_the_preset_builder_keeps_capitalised_words_whole(tmp_path, capsys):
     output = tmp_path / "preset"
     argv = ["--corpus", str(corpus), "--output", str(output), "--hidden-dim", "16",
             "--max-sequence-length", "32", "--words", "50"]
-    assert commands.text_preset_app(argv) == 0
+    assert tool_commands.text_preset_app(argv) == 0
     out = capsys.readouterr().out
     assert f"Wrote {output}" in out and "RANDOM weights" in out
     assert presets.is_random_preset(str(output))
@@ -61,8 +61,8 @@ def test_the_preset_builder_keeps_capitalised_words_whole(tmp_path, capsys):
     assert backbone.vocabulary_size == tokenizer.vocabulary_size()
 
     # An existing preset is kept unless --overwrite.
-    assert commands.text_preset_app(argv) == 2
+    assert tool_commands.text_preset_app(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
-    assert commands.text_preset_app(argv[:2] + ["--output", str(tmp_path / "x"), "--num-heads", "3"]) == 2
+    assert tool_commands.text_preset_app(argv[:2] + ["--output", str(tmp_path / "x"), "--num-heads", "3"]) == 2
     assert "--num-heads 3 must divide --hidden-dim 32" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()

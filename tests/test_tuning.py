@@ -16,7 +16,7 @@ import dreamkeras
 from dreamkeras import tuning
 from dreamkeras.data import from_arrays
 from dreamkeras.text.presets import build_random_preset
-from dreamkeras_cli import builders
+from dreamkeras_cli import tool_builders
 from dreamkeras_cli import commands
 from dreamkeras_cli.datasets import DATASETS
 from dreamkeras_cli.flags import build_parser
@@ -76,7 +76,7 @@ def _completed(project):
 
 def _search(argv):
     args = build_parser("search").parse_args(argv)
-    return builders.search_config(args, DATASETS[args.dataset])
+    return tool_builders.search_config(args, DATASETS[args.dataset])
 
 
 @pytest.mark.app

@@ -13,7 +13,7 @@ The HyperModels live in `dreamkeras.tuning`. Run with --help for every flag.
 
 import sys
 
-from dreamkeras_cli.commands import search_app
+from dreamkeras_cli.tool_commands import search_app
 
 
 def main(argv=None, callbacks=None):

@@ -15,16 +15,16 @@ Usage:
     python apps/text_folder.py --data-dir /tmp/fortunes --encoder /tmp/roberta_tiny
 """
 
-import argparse
 import os
 import random
 import re
 import sys
 
-from dreamkeras_cli.commands import build_text_preset
-from dreamkeras_cli.commands import run_guarded
 from dreamkeras_cli.config import TrainingSetupError
 from dreamkeras_cli.flags import build_parser
+from dreamkeras_cli.runner import run_guarded
+from dreamkeras_cli.runner import start_backend
+from dreamkeras_cli.tool_commands import build_text_preset
 
 
 def read_entries(path):
@@ -69,13 +69,17 @@ def main(argv=None):
         args = parser.parse_args(sys.argv[1:] if argv is None else argv)
         if not args.out:
             raise TrainingSetupError("--out DIR is required.")
-        write_corpus(args)
-        if args.random_preset:
-            preset = argparse.Namespace(
-                **vars(args), corpus=os.path.join(args.out, "train"),
-                output=args.random_preset, overwrite=False,
+        preset = args.random_preset and os.path.abspath(args.random_preset)
+        if preset and os.path.exists(preset):
+            raise TrainingSetupError(f"--random-preset {preset} exists; pass a new folder.")
+        if args.hidden_dim % args.num_heads:
+            raise TrainingSetupError(
+                f"--num-heads {args.num_heads} must divide --hidden-dim {args.hidden_dim}."
             )
-            build_text_preset(preset, "python apps/tools/fortunes_to_folder.py")
+        write_corpus(args)
+        if preset:
+            start_backend(args, "python apps/tools/fortunes_to_folder.py")
+            build_text_preset(args, os.path.join(os.path.abspath(args.out), "train"), preset)
 
     return run_guarded(run)
 

@@ -15,7 +15,7 @@ Run with --help for every flag.
 
 import sys
 
-from dreamkeras_cli.commands import text_preset_app
+from dreamkeras_cli.tool_commands import text_preset_app
 
 
 def main(argv=None):

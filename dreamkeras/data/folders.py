@@ -60,8 +60,7 @@ def load_tiny_imagenet(data_dir):
     data = dreamkeras.data.load_tiny_imagenet("~/data/tiny-imagenet-200")
     ```
     """
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    require_dir(data_dir, "Tiny ImageNet")
+    data_dir = require_dir(data_dir, "Tiny ImageNet")
     train_dir = os.path.join(data_dir, "train")
     val_dir = os.path.join(data_dir, "val")
     annotations = os.path.join(val_dir, "val_annotations.txt")
@@ -189,8 +188,7 @@ def load_image_folder(data_dir, image_size, validation_split=0.2, seed=1337):
     data = dreamkeras.data.load_image_folder("~/flowers", image_size=(224, 224))
     ```
     """
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    require_dir(data_dir, "Image folder")
+    data_dir = require_dir(data_dir, "Image folder")
     train, evaluation, eval_split = _read_folder(
         data_dir, validation_split, seed,
         "one subfolder per class (optionally under train/ and val/)",
@@ -234,8 +232,7 @@ def load_unlabelled_images(data_dir, image_size, validation_split=0.1, seed=1337
     data = dreamkeras.data.load_unlabelled_images("~/photos", (32, 32))
     ```
     """
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    require_dir(data_dir, "Image folder")
+    data_dir = require_dir(data_dir, "Image folder")
     train, evaluation, eval_split = _read_folder(
         data_dir, validation_split, seed,
         f"image files ({', '.join(IMAGE_EXTENSIONS)}), at any depth",

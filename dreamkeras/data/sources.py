@@ -27,14 +27,15 @@ IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 
 
 def require_dir(path, what, flag="--data-dir"):
-    """Raises `DataUnavailableError` unless `path` is an existing folder.
+    """`path` with `~` expanded; raises `DataUnavailableError` unless it is a folder.
 
     Example:
 
     ```python
-    require_dir("~/data/tiny-imagenet-200", "Tiny ImageNet")
+    data_dir = require_dir("~/data/tiny-imagenet-200", "Tiny ImageNet")
     ```
     """
+    path = os.path.expanduser(path) if path else None
     if path is None:
         raise DataUnavailableError(f"{what} needs a local copy: pass {flag} DIR.")
     if os.path.isfile(path):
@@ -47,6 +48,7 @@ def require_dir(path, what, flag="--data-dir"):
             f"{what}: the data directory {path!r} does not exist. Pass {flag} with "
             f"an existing directory."
         )
+    return path
 
 
 def _split_size(info, split):
@@ -93,8 +95,7 @@ def load_tfds(
     import tensorflow_datasets as tfds
 
     if data_dir is not None:
-        data_dir = os.path.expanduser(data_dir)
-        require_dir(data_dir, f"tfds dataset {name!r}")
+        data_dir = require_dir(data_dir, f"tfds dataset {name!r}")
     kwargs = {}
     if manual_dir is not None:
         kwargs["download_and_prepare_kwargs"] = {
@@ -208,8 +209,7 @@ def load_fashion_mnist(data_dir=None):
     data = dreamkeras.data.load_fashion_mnist()
     ```
     """
-    data_dir = data_dir or FASHION_MNIST_DIR
-    require_dir(data_dir, "Fashion-MNIST")
+    data_dir = require_dir(data_dir or FASHION_MNIST_DIR, "Fashion-MNIST")
     arrays = {}
     for key, stem in (
         ("x_train", "train-images-idx3-ubyte"),

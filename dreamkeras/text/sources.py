@@ -96,8 +96,7 @@ def load_text_folder(data_dir, validation_split=0.2, seed=1337):
     """
     import keras
 
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    require_dir(data_dir, "A text folder")
+    data_dir = require_dir(data_dir, "A text folder")
     options = dict(batch_size=None, seed=seed, follow_links=True)
     split = split_folders(data_dir, SPLIT_FOLDERS)
     try:
@@ -178,8 +177,7 @@ def load_text_csv(data_dir, num_classes, first_label=1, name="text_csv"):
     data = dreamkeras.text.load_text_csv("~/data/yelp_review_full_csv", 5)
     ```
     """
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    require_dir(data_dir, f"The {name} CSV files")
+    data_dir = require_dir(data_dir, f"The {name} CSV files")
     splits = []
     for split in ("train", "test"):
         path = os.path.join(data_dir, f"{split}.csv")

@@ -42,10 +42,10 @@ def run_benchmark(config):
     Example:
 
     ```python
-    from dreamkeras_cli import builders, flags
+    from dreamkeras_cli import flags, tool_builders
 
     args = flags.build_parser("benchmark").parse_args(["--encoder", "mae-tiny-32"])
-    result = run_benchmark(builders.benchmark_config(args))
+    result = run_benchmark(tool_builders.benchmark_config(args))
     ```
     """
     backend = keras.backend.backend()

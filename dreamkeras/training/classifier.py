@@ -6,6 +6,7 @@ import keras
 
 from dreamkeras.training import report as reporting
 from dreamkeras.training.callbacks import Throughput
+from dreamkeras.training.engine import PreparedRun
 from dreamkeras.utils.profiling import parameter_counts
 from dreamkeras_cli.config import TrainingSetupError
 
@@ -87,9 +88,32 @@ def finisher(config, eval_ds, extra=None):
     return finish
 
 
-def summarizer(config, unit):
-    """Returns `summary(report)`: the closing lines of a classifier run."""
-    return lambda report: reporting.classifier_summary(report, config.files, unit)
+def classifier_run(config, unit, model, data, train_ds, eval_ds, lines, report, **options):
+    """The `PreparedRun` of a classifier: evaluation, saving and summary included.
+
+    Args:
+        config: `dreamkeras_cli.config.RunConfig`.
+        unit: str. `"images"` or `"texts"`.
+        model, data, train_ds, eval_ds, lines, report: as in `PreparedRun`.
+        **options: `extra` (a `finish`-like callable run after the
+            parameter count), `callbacks`, and `more_summary` (a callable
+            `report -> list of str` appended to the closing lines).
+
+    Returns:
+        A `dreamkeras.training.engine.PreparedRun`.
+    """
+    more_summary = options.get("more_summary")
+
+    def summary(result):
+        closing = reporting.classifier_summary(result, config.files, unit)
+        return closing + (more_summary(result) if more_summary else [])
+
+    return PreparedRun(
+        model=model, train_ds=train_ds, eval_ds=eval_ds, data=data, lines=lines,
+        evaluate=evaluator(config, eval_ds, unit), save=save_model, report=report,
+        callbacks=list(options.get("callbacks", ())),
+        finish=finisher(config, eval_ds, options.get("extra")), summary=summary,
+    )
 
 
 def parameter_text(model):

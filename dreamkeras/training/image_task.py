@@ -9,7 +9,6 @@ from dreamkeras.models.factory import build_vision_classifier
 from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.datasets import load_dataset
-from dreamkeras.training.engine import PreparedRun
 from dreamkeras.training.flops import count_flops
 from dreamkeras.training.report import line
 from dreamkeras.utils.profiling import xla_flops
@@ -240,11 +239,8 @@ class ImageClassification:
         name = f"{type(model).__name__}-{model_config.blocks}"
         if model_config.kind == "baseline":
             name = f"{type(model).__name__} ({model_config.blocks} blocks)"
-        return PreparedRun(
-            model=model,
-            train_ds=train_ds,
-            eval_ds=eval_ds,
-            data=data,
+        return classifier.classifier_run(
+            config, self.unit, model, data, train_ds, eval_ds,
             lines=[
                 line(
                     "model",
@@ -253,8 +249,6 @@ class ImageClassification:
                 ),
                 data_line(data, "images", "resized to {}x{}x{}".format(*image_shape)),
             ],
-            evaluate=classifier.evaluator(config, eval_ds, self.unit),
-            save=classifier.save_model,
             report={
                 "encoder": model_config.encoder if encoder is not None else None,
                 "uses_encoder_weights": encoder is not None,
@@ -263,6 +257,5 @@ class ImageClassification:
                 ),
                 "image_shape": list(image_shape),
             },
-            finish=classifier.finisher(config, eval_ds, flops),
-            summary=classifier.summarizer(config, self.unit),
+            extra=flops,
         )

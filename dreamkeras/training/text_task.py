@@ -10,9 +10,7 @@ from dreamkeras.training.callbacks import DreamTextLogger
 from dreamkeras.training.callbacks import dream_markdown
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.datasets import load_text_dataset
-from dreamkeras.training.engine import PreparedRun
 from dreamkeras.training.image_task import data_line
-from dreamkeras.training.report import classifier_summary
 from dreamkeras.training.report import line
 from dreamkeras_cli.config import TrainingSetupError
 
@@ -265,26 +263,19 @@ class TextClassification:
             report["dreams"] = dream_texts(model, samples, preprocessor)
             timings["dreams"] = time.perf_counter() - tick
 
-        def summary(report):
-            lines = classifier_summary(report, config.files, self.unit)
-            if report.get("dreams"):
-                lines += ["Dreams (original, then one per dream connection):",
-                          dream_markdown(report["dreams"])]
-            return lines
+        def dream_lines(report):
+            if not report.get("dreams"):
+                return []
+            return ["Dreams (original, then one per dream connection):",
+                    dream_markdown(report["dreams"])]
 
         random_encoder = presets.is_random_preset(model_config.encoder)
-        return PreparedRun(
-            model=model,
-            train_ds=train_ds,
-            eval_ds=eval_ds,
-            data=data,
+        return classifier.classifier_run(
+            config, self.unit, model, data, train_ds, eval_ds,
             lines=[
                 _model_line(model, model_config, embedding_dim, random_encoder),
                 data_line(data, "texts", f"{model_config.max_length} tokens per text"),
             ],
-            evaluate=classifier.evaluator(config, eval_ds, self.unit),
-            save=classifier.save_model,
-            callbacks=callbacks,
             report={
                 "encoder": model_config.encoder,
                 "uses_encoder_weights": model_config.uses_encoder_weights,
@@ -294,6 +285,5 @@ class TextClassification:
                 "augment": config.augment.augment,
                 "class_names": data.class_names,
             },
-            finish=classifier.finisher(config, eval_ds, dreams),
-            summary=summary,
+            callbacks=callbacks, extra=dreams, more_summary=dream_lines,
         )

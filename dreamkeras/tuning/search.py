@@ -115,10 +115,10 @@ def run_search(search, callbacks=None):
     Example:
 
     ```python
-    from dreamkeras_cli import builders, datasets, flags
+    from dreamkeras_cli import datasets, flags, tool_builders
 
     args = flags.build_parser("search").parse_args(["--encoder", "vit-tiny-32"])
-    search = builders.search_config(args, datasets.DATASETS["fashion_mnist"])
+    search = tool_builders.search_config(args, datasets.DATASETS["fashion_mnist"])
     summary = dreamkeras.tuning.run_search(search)
     ```
     """
