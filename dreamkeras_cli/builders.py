@@ -200,7 +200,14 @@ def _optimizer(args, warmup=False):
 
 
 def vision_model(args, fast=None):
-    """The `VisionModel` of parsed vision flags (checked)."""
+    """The `VisionModel` of parsed vision flags (checked).
+
+    Example:
+
+    ```python
+    model = vision_model(build_parser("benchmark").parse_args([]))
+    ```
+    """
     check_vision_model(args)
     model = VisionModel(
         kind=args.model, blocks=args.blocks, chain=args.chain, width=args.width,
@@ -232,6 +239,13 @@ def image_run_config(args, info, command="dreamkeras"):
 
     Raises:
         TrainingSetupError: a value out of range, or a bad `--output`.
+
+    Example:
+
+    ```python
+    args = build_parser("vision").parse_args(["--fast-dev-run"])
+    config = image_run_config(args, DATASETS["cifar100"])
+    ```
     """
     check_common(args)
     _check_image_augment(args)
@@ -263,6 +277,13 @@ def text_run_config(args, info, command="dreamkeras"):
 
     With `--fast-dev-run` the encoder is a tiny random RoBERTa preset that
     the run writes into its log folder (`logdir/fast_dev_run_random_roberta`).
+
+    Example:
+
+    ```python
+    args = build_parser("text").parse_args(["--model", "lstm"])
+    config = text_run_config(args, DATASETS["imdb"])
+    ```
     """
     check_common(args)
     _check_text(args)
@@ -304,7 +325,14 @@ def text_run_config(args, info, command="dreamkeras"):
 
 
 def mae_run_config(args, command="dreamkeras pretrain-mae"):
-    """The `RunConfig` of the MAE pretraining app's parsed flags (`task="mae"`)."""
+    """The `RunConfig` of the MAE pretraining app's parsed flags (`task="mae"`).
+
+    Example:
+
+    ```python
+    config = mae_run_config(build_parser("mae").parse_args(["--fast-dev-run"]))
+    ```
+    """
     check_common(args)
     check([
         (args.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {args.warmup_epochs}."),

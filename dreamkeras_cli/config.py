@@ -48,7 +48,14 @@ class TrainingSetupError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Hardware:
-    """Backend and devices: `backend`, `mixed_precision`, `distribute`, `debug`."""
+    """Backend and devices: `backend`, `mixed_precision`, `distribute`, `debug`.
+
+    Example:
+
+    ```python
+    Hardware(backend="jax", mixed_precision="mixed_bfloat16")
+    ```
+    """
 
     backend: str = None
     mixed_precision: str = "none"
@@ -61,6 +68,12 @@ class Optimizer:
     """Adam (classifiers) or AdamW with warmup and cosine decay (MAE).
 
     `warmup_epochs` is None for Adam.
+
+    Example:
+
+    ```python
+    Optimizer(lr=1e-3, weight_decay=1e-4)
+    ```
     """
 
     lr: float = 0.005
@@ -73,7 +86,14 @@ class Optimizer:
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
-    """How long and on what a run trains (`--epochs`, `--batch-size`, ...)."""
+    """How long and on what a run trains (`--epochs`, `--batch-size`, ...).
+
+    Example:
+
+    ```python
+    Schedule(epochs=10, batch_size=32, steps_per_epoch=100)
+    ```
+    """
 
     epochs: int = 30
     batch_size: int = 64
@@ -95,6 +115,12 @@ class Files:
         logdir: str. TensorBoard logs; the resume backup is `logdir/backup`.
         overwrite, resume, restart: bool. The flags of the same names.
         preset: bool. `output` is a preset folder (MAE pretraining).
+
+    Example:
+
+    ```python
+    Files(output="/runs/m.keras", logdir="/runs/m").report  # "/runs/m.json"
+    ```
     """
 
     output: str
@@ -136,6 +162,12 @@ class Data:
         num_classes: int or None. Classes of the generated data of a fast
             dev run.
         native_shape: tuple or None. Image shape of the generated data.
+
+    Example:
+
+    ```python
+    Data(dataset="image_folder", data_dir="~/photos")
+    ```
     """
 
     dataset: str
@@ -147,7 +179,14 @@ class Data:
 
 @dataclasses.dataclass(frozen=True)
 class VisionModel:
-    """A SleepNet, DreamNet or chain baseline (the vision apps' model flags)."""
+    """A SleepNet, DreamNet or chain baseline (the vision apps' model flags).
+
+    Example:
+
+    ```python
+    VisionModel(kind="sleepnet", blocks=2, encoder="vit-tiny-32", width=8)
+    ```
+    """
 
     kind: str = "dreamnet"
     blocks: int = 3
@@ -171,7 +210,14 @@ class VisionModel:
 
 @dataclasses.dataclass(frozen=True)
 class TextModel:
-    """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags)."""
+    """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags).
+
+    Example:
+
+    ```python
+    TextModel(kind="lstm", encoder="presets/tiny", width=64)
+    ```
+    """
 
     kind: str = "dreamnet"
     blocks: int = 3
@@ -193,7 +239,14 @@ class TextModel:
 
 @dataclasses.dataclass(frozen=True)
 class MAEModel:
-    """The MAE to pretrain (the pretraining app's model flags)."""
+    """The MAE to pretrain (the pretraining app's model flags).
+
+    Example:
+
+    ```python
+    MAEModel(encoder="mae-tiny-32", mask_ratio=0.75)
+    ```
+    """
 
     encoder: str = "mae-small-32"
     image_size: int = None
@@ -204,7 +257,14 @@ class MAEModel:
 
 @dataclasses.dataclass(frozen=True)
 class ImageAugment:
-    """RandAugment and MixUp of the training images."""
+    """RandAugment and MixUp of the training images.
+
+    Example:
+
+    ```python
+    ImageAugment(randaugment=False, mixup_alpha=0.0)
+    ```
+    """
 
     randaugment: bool = True
     magnitude: float = 0.5
@@ -213,7 +273,14 @@ class ImageAugment:
 
 @dataclasses.dataclass(frozen=True)
 class TextAugment:
-    """The paper's word-edit augmentation of the training texts."""
+    """The paper's word-edit augmentation of the training texts.
+
+    Example:
+
+    ```python
+    TextAugment(augment=True, rate=0.1)
+    ```
+    """
 
     augment: bool = False
     rate: float = 0.1

@@ -24,7 +24,14 @@ def fail(error):
 
 
 def run_guarded(run):
-    """Runs `run()`; user errors become one `error:` line and status 2."""
+    """Runs `run()`; user errors become one `error:` line and status 2.
+
+    Example:
+
+    ```python
+    sys.exit(run_guarded(lambda: train(config)))
+    ```
+    """
     try:
         run()
     except TrainingSetupError as error:
@@ -50,6 +57,12 @@ def start_backend(args, command, libraries=("dreamkeras",)):
 
     Raises:
         TrainingSetupError: Keras already runs another backend here.
+
+    Example:
+
+    ```python
+    backend = start_backend(args, "python apps/cifar100.py")
+    ```
     """
     backend = startup.prepare_process(
         args.backend, remat=getattr(args, "remat", False), debug=args.debug
@@ -81,6 +94,12 @@ def run_command(name, argv, prog, parser, prepare, libraries=("dreamkeras",)):
             everything it can without the heavy libraries; `run()` then runs
             with them.
         libraries: tuple of str. Modules to import with the backend.
+
+    Example:
+
+    ```python
+    status = run_command("x", argv, None, parser_factory, prepare)
+    ```
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     command = command_text(prog, name)

@@ -65,7 +65,14 @@ def header_line(label, text):
 
 
 def select_backend(backend=None):
-    """The backend of a run: `--backend`, else `KERAS_BACKEND`, else jax."""
+    """The backend of a run: `--backend`, else `KERAS_BACKEND`, else jax.
+
+    Example:
+
+    ```python
+    select_backend(None)  # "jax" unless KERAS_BACKEND says otherwise
+    ```
+    """
     return backend or os.environ.get("KERAS_BACKEND") or "jax"
 
 
@@ -205,6 +212,12 @@ def describe_device(backend):
     Returns:
         str, e.g. `"the CPU: no GPU found (1 device, 2 cores)"` or
         `"GPU: 1 x NVIDIA H200"`.
+
+    Example:
+
+    ```python
+    describe_device("jax")  # "the CPU: no GPU found (2 cores)"
+    ```
     """
     cores = os.cpu_count() or 1
     no_gpu = f"the CPU: no GPU found ({cores} cores)"

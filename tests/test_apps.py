@@ -55,9 +55,10 @@ def _no_gpu():
 
 
 def test_fast_dev_run_as_a_user_runs_it(tmp_path):
-    """`python apps/cifar100.py --fast-dev-run` from an empty folder."""
+    """`python apps/cifar100.py --fast-dev-run` from an empty folder (M=1: faster)."""
     result = run_script(
-        "apps/cifar100.py", ["--backend", BACKEND, "--fast-dev-run", "--verbose", "0"],
+        "apps/cifar100.py",
+        ["--backend", BACKEND, "--fast-dev-run", "--blocks", "1", "--verbose", "0"],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -74,7 +75,7 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
     assert head["logs"].startswith(str(tmp_path / "runs" / "fast_dev_run_cifar100_dreamnet"))
     assert head["resume"] == "a fast dev run starts afresh each time"
     assert head["replaces"].startswith("--encoder hf://facebook/vit-mae-base -> mae-tiny-32")
-    assert head["model"].startswith("DreamNet-3,") and "mae-tiny-32: RANDOM weights" in head["model"]
+    assert head["model"].startswith("DreamNet-1,") and "mae-tiny-32: RANDOM weights" in head["model"]
     assert head["data"].startswith("cifar100 (synthetic): 32 training / 16 held-out images, 100 classes")
     assert list(head)[:3] == ["backend", "replaces", "output"]
 
@@ -151,6 +152,12 @@ def test_errors_before_training_are_one_line(tmp_path, capsys):
         tiny_imagenet, TINY + out + ["--data-dir", str(tmp_path / "nope")]
     )
     assert "--data-dir" in error(imagenet, TINY + out)
+    (tmp_path / "a_file").write_text("")
+    assert "not a writable folder" in error(
+        cifar100, TINY + ["--output", str(tmp_path / "a_file" / "run.keras"),
+                          "--logdir", str(tmp_path / "logs")]
+    )
+    os.remove(tmp_path / "a_file")
     if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
         assert "mixed_bfloat16" in error(cifar100, TINY + out + ["--mixed-precision", "mixed_float16"])
     assert not os.listdir(tmp_path)  # Nothing written.

@@ -124,7 +124,14 @@ def load_tiny_imagenet(data_dir):
 
 
 def split_folders(data_dir, eval_names=SPLIT_FOLDERS):
-    """`(train_dir, eval_dir)` when `data_dir` holds train/ and a held-out folder, else None."""
+    """`(train_dir, eval_dir)` when `data_dir` holds train/ and a held-out folder, else None.
+
+    Example:
+
+    ```python
+    split_folders("~/photos")  # ("~/photos/train", "~/photos/val") or None
+    ```
+    """
     train_dir = os.path.join(data_dir, "train")
     eval_dir = next(
         (os.path.join(data_dir, n) for n in eval_names if os.path.isdir(os.path.join(data_dir, n))),

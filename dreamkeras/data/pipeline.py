@@ -107,7 +107,14 @@ class ImageDataset(LabelledDataset):
 
 
 def known_size(dataset):
-    """The number of elements of a `tf.data.Dataset` when known, else None."""
+    """The number of elements of a `tf.data.Dataset` when known, else None.
+
+    Example:
+
+    ```python
+    known_size(tf.data.Dataset.range(5))  # 5
+    ```
+    """
     size = int(dataset.cardinality())
     return size if size > 0 else None
 

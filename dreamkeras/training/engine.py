@@ -54,6 +54,13 @@ class PreparedRun:
         finish: callable or None. `finish(model, report, timings)` adds
             entries computed after saving (FLOPs, dream texts).
         summary: callable `(report) -> list of str`: the closing lines.
+
+    Example:
+
+    ```python
+    run = task.prepare(config, contextlib.nullcontext())
+    run.model.summary()
+    ```
     """
 
     model: object
@@ -144,8 +151,22 @@ def _task(name):
     raise ValueError(f"Unknown task {name!r}; expected 'image', 'text' or 'mae'.")
 
 
+def _check_writable(path, flag):
+    """Raises unless `path`'s folder exists or can be created, writable."""
+    folder = os.path.dirname(path) or "."
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise TrainingSetupError(
+            f"{flag} {path!r} cannot be written: {folder!r} is not a writable folder. "
+            f"Pass {flag} somewhere you can write."
+        )
+
+
 def _prepare_outputs(files):
     """Refuses to overwrite; applies `--restart`; returns the resume epoch."""
+    _check_writable(files.output, "--output")
+    _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
     if os.path.exists(files.output) and not files.overwrite:
         raise TrainingSetupError(
             f"The output {files.output!r} already exists. Pass --overwrite to "

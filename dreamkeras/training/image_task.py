@@ -210,7 +210,14 @@ def data_line(data, what, detail, classes=True):
 
 
 class ImageClassification:
-    """The task of the vision apps: images -> SleepNet / DreamNet / chain."""
+    """The task of the vision apps: images -> SleepNet / DreamNet / chain.
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.train(config, task=ImageClassification())
+    ```
+    """
 
     unit = "images"
     divergence_advice = classifier.DIVERGENCE_ADVICE

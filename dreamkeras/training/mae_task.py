@@ -251,7 +251,14 @@ def save_preset(mae, path):
 
 
 class MAEPretraining:
-    """The task of `apps/pretrain_mae.py`: unlabelled images -> an MAE preset."""
+    """The task of `apps/pretrain_mae.py`: unlabelled images -> an MAE preset.
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.train(config, task=MAEPretraining())
+    ```
+    """
 
     unit = "images"
     divergence_advice = "Lower --lr."

@@ -89,6 +89,12 @@ def setup_app_process():
 
     Returns:
         dict: `jax_cache` (folder or None) and `releases_memory` (bool).
+
+    Example:
+
+    ```python
+    setup_app_process()  # before the first model is built
+    ```
     """
     return {
         "jax_cache": enable_jax_compilation_cache(),

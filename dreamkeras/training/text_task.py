@@ -110,6 +110,12 @@ def embedding_width(model, width):
     The connected models start from the encoder's embeddings (`width` is
     the encoder's hidden size); the baselines follow them by default, so
     that a comparison changes only the connections.
+
+    Example:
+
+    ```python
+    embedding_width(config.model, encoder_width(config.model.encoder))
+    ```
     """
     if model.uses_encoder_weights and model.embedding == "encoder":
         return width
@@ -186,7 +192,14 @@ def _sample_texts(dataset, count):
 
 
 class TextClassification:
-    """The task of the text apps: texts -> text DreamNet / SleepNet / baselines."""
+    """The task of the text apps: texts -> text DreamNet / SleepNet / baselines.
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.train(config, task=TextClassification())
+    ```
+    """
 
     unit = "texts"
     divergence_advice = classifier.DIVERGENCE_ADVICE

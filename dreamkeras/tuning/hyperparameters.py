@@ -35,7 +35,14 @@ TEXT_HYPERPARAMETERS = tuple(TEXT_FIELDS)
 
 
 def current_values(config, fields):
-    """`{name: value}` of the hyperparameters `fields` names, read from `config`."""
+    """`{name: value}` of the hyperparameters `fields` names, read from `config`.
+
+    Example:
+
+    ```python
+    current_values(config, VISION_FIELDS)["blocks"]  # 3
+    ```
+    """
     return {
         name: getattr(getattr(config, section), field)
         for name, (section, field) in fields.items()
@@ -131,6 +138,12 @@ def check_space(search_space, known, values):
 
     Raises:
         ValueError: an unknown name, or values for an unsearched one.
+
+    Example:
+
+    ```python
+    space, values = check_space(("blocks",), VISION_FIELDS, {"blocks": [1, 2]})
+    ```
     """
     search_space = tuple(search_space)
     unknown = [name for name in search_space if name not in known]

@@ -18,15 +18,36 @@ class _TrialLogsMixin:
 
 
 class RandomSearch(_TrialLogsMixin, keras_tuner.RandomSearch):
-    """`keras_tuner.RandomSearch` with dreamkeras' per-trial logs."""
+    """`keras_tuner.RandomSearch` with dreamkeras' per-trial logs.
+
+    Example:
+
+    ```python
+    tuner = RandomSearch(hypermodel, objective="val_accuracy", max_trials=4)
+    ```
+    """
 
 
 class BayesianOptimization(_TrialLogsMixin, keras_tuner.BayesianOptimization):
-    """`keras_tuner.BayesianOptimization` with dreamkeras' per-trial logs."""
+    """`keras_tuner.BayesianOptimization` with dreamkeras' per-trial logs.
+
+    Example:
+
+    ```python
+    tuner = BayesianOptimization(hypermodel, objective="val_accuracy", max_trials=4)
+    ```
+    """
 
 
 class Hyperband(_TrialLogsMixin, keras_tuner.Hyperband):
-    """`keras_tuner.Hyperband` with dreamkeras' per-trial logs."""
+    """`keras_tuner.Hyperband` with dreamkeras' per-trial logs.
+
+    Example:
+
+    ```python
+    tuner = Hyperband(hypermodel, objective="val_accuracy", max_epochs=9)
+    ```
+    """
 
 
 def make_tuner(

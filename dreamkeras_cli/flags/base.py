@@ -61,6 +61,7 @@ class Flag:
 
 
 def positive_int(text):
+    """Parses a whole number of at least 1 (argparse `type`)."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive whole number, got {text}")
@@ -68,6 +69,7 @@ def positive_int(text):
 
 
 def precision(text):
+    """Parses a dtype policy name; `float32` means `none`."""
     # `float32` is the benchmark's old name of "no mixed precision".
     return "none" if text == "float32" else text
 
