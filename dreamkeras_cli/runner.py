@@ -69,11 +69,16 @@ def start_backend(args, command, libraries=("dreamkeras",)):
     )
     try:
         device = startup.import_backend(backend, debug=args.debug, libraries=libraries)
-    except RuntimeError as running:
+    except startup.BackendMismatch as running:
         raise TrainingSetupError(
             f"--backend {backend} was asked for, but Keras was already imported with "
             f"the {running} backend in this process. Run {command} --backend "
             f"{backend} in a new process or set KERAS_BACKEND={backend}."
+        ) from None
+    except ModuleNotFoundError as error:
+        raise TrainingSetupError(
+            f"--backend {backend}: the module {error.name!r} is not installed. Install it "
+            f"(pip install -r requirements.txt) or pick another --backend."
         ) from None
     import keras
 

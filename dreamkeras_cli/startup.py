@@ -52,6 +52,10 @@ NOISE = re.compile(
 )
 
 
+class BackendMismatch(RuntimeError):
+    """Keras was already imported in this process with another backend."""
+
+
 def header_line(label, text):
     """One line of a run's header: `  label    text`.
 
@@ -262,7 +266,9 @@ def import_backend(backend, debug=False, libraries=("dreamkeras",)):
         str. `describe_device`'s line.
 
     Raises:
-        RuntimeError: Keras was already imported with another backend.
+        BackendMismatch: Keras was already imported with another backend
+            (its message is that backend's name).
+        ImportError: the backend's library is not installed.
 
     Example:
 
@@ -288,4 +294,4 @@ def import_backend(backend, debug=False, libraries=("dreamkeras",)):
                     pass
             tf.constant(0)  # Starts TensorFlow's devices (its cuInit log).
             return describe_device(backend)
-    raise RuntimeError(running)
+    raise BackendMismatch(running)

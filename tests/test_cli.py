@@ -319,3 +319,12 @@ def test_the_console_command_lists_and_dispatches(capsys):
     assert "unknown command 'nope'" in capsys.readouterr().err
     assert commands.main(["pretrain-mae", "--mask-ratio", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: --mask-ratio must be in (0, 1)")
+
+
+def test_a_missing_library_is_one_error_line():
+    from dreamkeras_cli import runner
+    from tests.app_helpers import BACKEND
+
+    args = argparse.Namespace(backend=BACKEND, debug=False)
+    with pytest.raises(TrainingSetupError, match="'no_such_module_xyz' is not installed"):
+        runner.start_backend(args, "dreamkeras cifar100", libraries=("no_such_module_xyz",))
