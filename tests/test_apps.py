@@ -108,7 +108,8 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
         assert tag in tags
     np.testing.assert_allclose(tags["epoch_learning_rate"][0], 0.005)
 
-    # apps/dream.py draws the saved DreamNet's dreams: original + 3 per row.
+    # apps/dream.py draws the saved DreamNet's dreams: the original and the
+    # one dream of DreamNet-1 per row, 32-pixel tiles 2 pixels apart.
     from PIL import Image
 
     write_image_folder(str(tmp_path / "photos"), classes=("x",), per_class=2)
@@ -117,8 +118,7 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
             "--output", str(grid), "--num-images", "2"]
     assert dream.main(argv) == 0
     with Image.open(grid) as image:
-        width, height = image.size
-    assert width > 3 * height / 2 and height >= 2 * 32  # 2 rows of 4 tiles.
+        assert image.size == (2 * 34 + 2, 2 * 34 + 2)
 
 
 def test_dream_errors_are_one_line(tmp_path, capsys):
