@@ -9,11 +9,13 @@ from dreamkeras import models as models
 from dreamkeras import text as text
 from dreamkeras import utils as utils
 from dreamkeras import visualization as visualization
+from dreamkeras import xla_cpu as xla_cpu
 from dreamkeras.layers import DreamConnection as DreamConnection
 from dreamkeras.layers import SleepConnection as SleepConnection
 from dreamkeras.models import ChainClassifier as ChainClassifier
 from dreamkeras.models import DreamNet as DreamNet
 from dreamkeras.models import MAEAutoencoder as MAEAutoencoder
+from dreamkeras.models import add_connections as add_connections
 from dreamkeras.models import SleepNet as SleepNet
 from dreamkeras.models import TextDreamNet as TextDreamNet
 from dreamkeras.models import TextSleepNet as TextSleepNet

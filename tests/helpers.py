@@ -1,6 +1,9 @@
 """Tiny models and shared checks for the tests (in the spirit of KerasHub's TestCase)."""
 
 import json
+import zipfile
+
+import h5py
 
 import keras
 import keras_hub
@@ -94,21 +97,56 @@ def assert_some_changed(before, variables):
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
 
 
+def config_json(config):
+    """A config as sorted JSON, without Keras' object-identity markers.
+
+    `shared_object_id` names an object (its `id`), so it differs between an
+    object and its copy by design; it is not configuration.
+    """
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "shared_object_id"}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    return json.dumps(strip(config), sort_keys=True, default=str)
+
+
 def run_serialization_test(obj):
     """Config JSON round trip, directly and through `serialize_keras_object`."""
     config = obj.get_config()
     revived = obj.__class__.from_config(config)
-    assert json.dumps(revived.get_config(), sort_keys=True, default=str) == json.dumps(
-        config, sort_keys=True, default=str
-    )
+    assert config_json(revived.get_config()) == config_json(config)
     serialized = keras.saving.serialize_keras_object(obj)
     revived = keras.saving.deserialize_keras_object(serialized)
     assert isinstance(revived, obj.__class__)
-    assert json.dumps(revived.get_config(), sort_keys=True, default=str) == json.dumps(
-        config, sort_keys=True, default=str
-    )
+    assert config_json(revived.get_config()) == config_json(config)
     return revived
 
 
 def weight_ids(variables):
     return {id(v) for v in variables}
+
+
+def stored_values(path):
+    """Scalars stored for the model's own weights in a `.keras` archive.
+
+    Optimizer state (stored under `optimizer/`, also the state of a KerasHub
+    task that compiled itself) is not counted.
+    """
+    total = 0
+    with zipfile.ZipFile(path) as archive:
+        with archive.open("model.weights.h5") as handle:
+            with h5py.File(handle, "r") as weights:
+
+                def count(name, obj):
+                    nonlocal total
+                    if isinstance(obj, h5py.Dataset) and "optimizer" not in (
+                        name.split("/")
+                    ):
+                        total += obj.size
+
+                weights.visititems(count)
+    return total

@@ -173,8 +173,8 @@ def test_sleep_connection_masks_only_in_training():
 
 
 def test_restore_token_order_puts_tokens_back_with_zeros():
-    from dreamkeras.models.mae.mae_layers import random_masking
-    from dreamkeras.models.mae.mae_layers import restore_token_order
+    from dreamkeras.layers.vit_encoding import random_masking
+    from dreamkeras.layers.vit_encoding import restore_token_order
 
     tokens = np.random.default_rng(0).random((2, 16, 3)).astype("float32") + 1
     kept, ids_restore, mask = random_masking(

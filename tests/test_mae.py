@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 import dreamkeras
-from dreamkeras.models.mae.mae_layers import gather_tokens
-from dreamkeras.models.mae.mae_layers import random_masking
-from dreamkeras.models.mae.mae_layers import restore_token_order
+from dreamkeras.layers.vit_encoding import gather_tokens
+from dreamkeras.layers.vit_encoding import random_masking
+from dreamkeras.layers.vit_encoding import restore_token_order
 from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.models.mae.patches import unpatchify

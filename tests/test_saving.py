@@ -4,9 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
-import zipfile
 
-import h5py
 import keras
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from tests.helpers import assert_bitwise_equal
 from tests.helpers import random_images
 from tests.helpers import random_labels
 from tests.helpers import snapshot
+from tests.helpers import stored_values
 from tests.helpers import tiny_classifier
 from tests.helpers import tiny_mae
 from tests.helpers import tiny_vit
@@ -32,22 +31,6 @@ CLASSES = {
 def frozen_weights(model):
     frozen = getattr(model, "encoder", None) or getattr(model, "autoencoder", None)
     return frozen.weights if frozen is not None else []
-
-
-def stored_values(path):
-    """Number of scalars stored in the weights file of a `.keras` archive."""
-    total = 0
-    with zipfile.ZipFile(path) as archive:
-        with archive.open("model.weights.h5") as handle:
-            with h5py.File(handle, "r") as weights:
-
-                def count(name, obj):
-                    nonlocal total
-                    if isinstance(obj, h5py.Dataset):
-                        total += obj.size
-
-                weights.visititems(count)
-    return total
 
 
 @pytest.mark.parametrize("kind", sorted(CLASSES))

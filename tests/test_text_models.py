@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import dreamkeras
+from tests.helpers import config_json
 from dreamkeras.layers import LSTMBlock
 from dreamkeras.layers import TextDreamConnection
 from dreamkeras.layers import TextSleepConnection
@@ -229,9 +230,7 @@ def test_connection_config_round_trip(preset):
     ):
         config = layer.get_config()
         clone = type(layer).from_config(config)
-        assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(
-            config, sort_keys=True
-        )
+        assert config_json(clone.get_config()) == config_json(config)
         restored = keras.saving.deserialize_keras_object(
             keras.saving.serialize_keras_object(layer)
         )
@@ -382,9 +381,7 @@ def test_model_config_round_trip(preset, kind):
     model = build(kind, masked_lm, token_mode="argmax", block_depth=2)
     config = model.get_config()
     clone = type(model).from_config(json.loads(json.dumps(config)))
-    assert json.dumps(clone.get_config(), sort_keys=True) == json.dumps(
-        config, sort_keys=True
-    )
+    assert config_json(clone.get_config()) == config_json(config)
     assert len(clone.weights) == len(model.weights)
     assert len(clone.trainable_weights) == len(model.trainable_weights)
     # The backbone appears once in the config, however many connections.

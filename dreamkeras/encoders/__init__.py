@@ -4,3 +4,4 @@ from dreamkeras.encoders.loader import named_sizes as named_sizes
 from dreamkeras.encoders.loader import encoder_image_shape as encoder_image_shape
 from dreamkeras.encoders.presets import load_preset as load_preset
 from dreamkeras.encoders.presets import save_preset as save_preset
+from dreamkeras.encoders.hf_xlnet import load_xlnet as load_xlnet

@@ -3,13 +3,12 @@ from dreamkeras.layers.adapters import PooledTokensToFeature as PooledTokensToFe
 from dreamkeras.layers.adapters import TokenGridToFeature as TokenGridToFeature
 from dreamkeras.layers.connections import DreamConnection as DreamConnection
 from dreamkeras.layers.connections import SleepConnection as SleepConnection
+from dreamkeras.layers.dream_block import DreamBlock as DreamBlock
 from dreamkeras.layers.encoder_spec import ImageEncoderSpec as ImageEncoderSpec
 from dreamkeras.layers.encoder_spec import describe_image_encoder as describe_image_encoder
-from dreamkeras.layers.matmul_conv import MatmulConv2D as MatmulConv2D
-from dreamkeras.layers.matmul_conv import matmul_convolution as matmul_convolution
-from dreamkeras.layers.normalization import FlatBatchNormalization as FlatBatchNormalization
-from dreamkeras.layers.pooling import SeparableMaxPooling2D as SeparableMaxPooling2D
 from dreamkeras.layers.residual_block import ResidualBlock as ResidualBlock
+from dreamkeras.layers.sequence import ResampleSequence as ResampleSequence
+from dreamkeras.layers.sequence import TextDreamBlock as TextDreamBlock
 from dreamkeras.layers.text_connections import LSTMBlock as LSTMBlock
 from dreamkeras.layers.text_connections import TextDreamConnection as TextDreamConnection
 from dreamkeras.layers.text_connections import TextSleepConnection as TextSleepConnection

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from dreamkeras.layers.normalization import FlatBatchNormalization
+from dreamkeras import xla_cpu
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 
 
@@ -108,8 +108,34 @@ class FeatureToImage(keras.layers.Layer):
         return config
 
 
+class FeatureMapAdapter(keras.layers.Layer):
+    """Base of the `adapter_out` layers: tokens to an `output_size` map.
+
+    Holds the target `output_size` and `output_channels`, the output shape
+    and the config; subclasses build the projection.
+    """
+
+    def __init__(self, output_size, output_channels, **kwargs):
+        super().__init__(**kwargs)
+        self.output_size = tuple(int(d) for d in output_size)
+        self.output_channels = int(output_channels)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.output_size + (self.output_channels,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "output_size": self.output_size,
+                "output_channels": self.output_channels,
+            }
+        )
+        return config
+
+
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class TokenGridToFeature(keras.layers.Layer):
+class TokenGridToFeature(FeatureMapAdapter):
     """`adapter_out` (default): projects a token grid back to a feature map.
 
     A 1x1 convolution and batch normalisation turn the `(rows, cols, dim)` grid
@@ -131,9 +157,7 @@ class TokenGridToFeature(keras.layers.Layer):
     """
 
     def __init__(self, output_size, output_channels, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = tuple(int(d) for d in output_size)
-        self.output_channels = int(output_channels)
+        super().__init__(output_size, output_channels, **kwargs)
         self.projection = keras.layers.Conv2D(
             self.output_channels,
             1,
@@ -141,7 +165,7 @@ class TokenGridToFeature(keras.layers.Layer):
             dtype=self.dtype_policy,
             name="projection",
         )
-        self.norm = FlatBatchNormalization(
+        self.norm = xla_cpu.batch_normalization(
             momentum=BATCH_NORM_MOMENTUM, dtype=self.dtype_policy, name="norm"
         )
 
@@ -153,22 +177,9 @@ class TokenGridToFeature(keras.layers.Layer):
         x = self.norm(self.projection(grid), training=training)
         return _resize(x, self.output_size)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + self.output_size + (self.output_channels,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "output_size": self.output_size,
-                "output_channels": self.output_channels,
-            }
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class PooledTokensToFeature(keras.layers.Layer):
+class PooledTokensToFeature(FeatureMapAdapter):
     """`adapter_out` in the paper's reference form, kept for comparison.
 
     Averages the tokens into one vector, maps it with a dense layer to
@@ -191,9 +202,7 @@ class PooledTokensToFeature(keras.layers.Layer):
     """
 
     def __init__(self, output_size, output_channels, **kwargs):
-        super().__init__(**kwargs)
-        self.output_size = tuple(int(d) for d in output_size)
-        self.output_channels = int(output_channels)
+        super().__init__(output_size, output_channels, **kwargs)
         height, width = self.output_size
         self.dense = keras.layers.Dense(
             height * width * self.output_channels,
@@ -209,16 +218,3 @@ class PooledTokensToFeature(keras.layers.Layer):
         return ops.reshape(
             self.dense(pooled), (-1,) + self.output_size + (self.output_channels,)
         )
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0],) + self.output_size + (self.output_channels,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "output_size": self.output_size,
-                "output_channels": self.output_channels,
-            }
-        )
-        return config

@@ -45,6 +45,18 @@ def _not_an_image_encoder(encoder, problem):
     )
 
 
+def is_autoencoder(model):
+    """Whether `model` is a masked autoencoder such as `MAEAutoencoder`.
+
+    Read from what a `DreamConnection` calls: an `encode` method, a
+    `decoder` and an `unpatchify` method.
+    """
+    return all(
+        callable(getattr(model, name, None))
+        for name in ("encode", "decoder", "unpatchify")
+    )
+
+
 def describe_image_encoder(encoder):
     """Returns the `ImageEncoderSpec` of `encoder`, or raises a clear error.
 
@@ -69,9 +81,7 @@ def describe_image_encoder(encoder):
     spec.grid_size  # (4, 4)
     ```
     """
-    from dreamkeras.models.mae.mae_autoencoder import MAEAutoencoder
-
-    if isinstance(encoder, MAEAutoencoder):
+    if is_autoencoder(encoder):
         raise ValueError(
             "`encoder` is a full `MAEAutoencoder`. A SleepConnection uses the "
             "encoder half only: pass `autoencoder.encoder`, or use a "

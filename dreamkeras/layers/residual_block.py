@@ -2,15 +2,13 @@
 
 import keras
 
-from dreamkeras.layers.matmul_conv import DEFAULT_MATMUL_MAX_PIXELS
-from dreamkeras.layers.matmul_conv import matmul_convolution
-from dreamkeras.layers.normalization import FlatBatchNormalization
+from dreamkeras import xla_cpu
+from dreamkeras.xla_cpu.matmul_conv import DEFAULT_MATMUL_MAX_PIXELS
 
 # Weight of the old value in BatchNorm's moving statistics. Keras defaults to
-# 0.99; we use PyTorch's (and so the reference's) 0.1 update rate: with 0.99
-# the inference statistics lag the quickly changing weights of short runs
-# (measured on Fashion-MNIST, 468 steps: 0.49 test accuracy with 0.99 against
-# 0.79 once the statistics were recomputed).
+# 0.99; we use PyTorch's (and so the reference's and KerasHub ResNet's) 0.1
+# update rate: with 0.99 the inference statistics of short runs lag the
+# quickly changing weights (docs/cpu_performance.md has the measurement).
 BATCH_NORM_MOMENTUM = 0.9
 
 
@@ -19,21 +17,21 @@ class ResidualBlock(keras.layers.Layer):
     """A ResNet v1 residual block (basic or bottleneck).
 
     Basic: two 3x3 convolutions. Bottleneck: 1x1, 3x3, 1x1 convolutions with a
-    4x wider output. Each convolution is followed by batch normalisation; the
-    shortcut is a strided 1x1 convolution + batch norm when the shape changes.
-    Output maps of `matmul_max_pixels` pixels or fewer (4x4) are convolved as
-    one matrix product (`dreamkeras.layers.matmul_convolution`, as in
-    `MatmulConv2D`), which compilers run much faster than their convolution
-    kernels at that size. The sublayers stay `keras.layers.Conv2D`, so
-    weights saved by earlier versions load unchanged.
+    4x wider output. Each convolution (`keras.layers.Conv2D`) is followed by
+    `keras.layers.BatchNormalization`; the shortcut is a strided 1x1
+    convolution + batch norm when the shape changes. With
+    `dreamkeras.xla_cpu` on, tiny output maps are convolved as one matrix
+    product and the norms use a flat view (same weights and values).
 
     Args:
         filters: int. Width of the block (its output width for basic blocks,
             a quarter of it for bottleneck blocks).
         strides: int. Stride of the first 3x3 convolution (downsampling).
         bottleneck: bool. Bottleneck (ResNet-50 style) instead of basic.
-        matmul_max_pixels: int. Largest output map convolved as a matmul;
-            `0` always uses the native convolution.
+        matmul_max_pixels: int. With the XLA:CPU kernels, the largest output
+            map convolved as a matmul; `0` always uses the native convolution.
+        xla_cpu_kernels: optional bool. Build with the XLA:CPU kernels
+            (`dreamkeras.xla_cpu`); defaults to the switch's state.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -52,6 +50,7 @@ class ResidualBlock(keras.layers.Layer):
         strides=1,
         bottleneck=False,
         matmul_max_pixels=DEFAULT_MATMUL_MAX_PIXELS,
+        xla_cpu_kernels=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -59,6 +58,9 @@ class ResidualBlock(keras.layers.Layer):
         self.strides = int(strides)
         self.bottleneck = bool(bottleneck)
         self.matmul_max_pixels = int(matmul_max_pixels)
+        if xla_cpu_kernels is None:
+            xla_cpu_kernels = xla_cpu.enabled()
+        self.xla_cpu_kernels = bool(xla_cpu_kernels)
 
     @property
     def output_channels(self):
@@ -77,7 +79,8 @@ class ResidualBlock(keras.layers.Layer):
         )
 
     def _norm(self, name, zero_init=False):
-        return FlatBatchNormalization(
+        return xla_cpu.batch_normalization(
+            on=self.xla_cpu_kernels,
             momentum=BATCH_NORM_MOMENTUM,
             gamma_initializer="zeros" if zero_init else "ones",
             dtype=self.dtype_policy,
@@ -121,8 +124,9 @@ class ResidualBlock(keras.layers.Layer):
 
     def _convolve(self, conv, x):
         # The convolutions have no bias and no activation.
-        outputs = matmul_convolution(conv, x, conv.kernel, self.matmul_max_pixels)
-        return conv(x) if outputs is None else outputs
+        return xla_cpu.convolve(
+            conv, x, self.matmul_max_pixels, on=self.xla_cpu_kernels
+        )
 
     def call(self, inputs, training=None):
         x = inputs
@@ -151,6 +155,14 @@ class ResidualBlock(keras.layers.Layer):
                 "strides": self.strides,
                 "bottleneck": self.bottleneck,
                 "matmul_max_pixels": self.matmul_max_pixels,
+                "xla_cpu_kernels": self.xla_cpu_kernels,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Blocks saved before the switch existed were built with the kernels.
+        config = dict(config)
+        config.setdefault("xla_cpu_kernels", True)
+        return cls(**config)

@@ -34,6 +34,8 @@ import keras
 from keras import ops
 
 from dreamkeras.utils.freezing import set_trainable
+from dreamkeras.utils.sharing import register_user
+from dreamkeras.utils.sharing import serialize_frozen_model
 
 TOKEN_MODES = ("straight_through", "argmax")
 
@@ -55,8 +57,10 @@ Fields:
     max_sequence_length: int or None. Longest sequence the encoder accepts.
     input_names: tuple of str. Names of the encoder's inputs.
     embedding_layout: `"token_and_position"` (RoBERTa, XLM-RoBERTa,
-        DistilBERT), `"token_position_segment"` (BERT) or `None` (the encoder
-        can only be fed token ids: `token_mode="argmax"` only).
+        DistilBERT), `"token_position_segment"` (BERT), `"call_with_embeddings"`
+        (the backbone takes embeddings through that method, e.g.
+        `dreamkeras.models.XLNetBackbone`) or `None` (the encoder can only be
+        fed token ids: `token_mode="argmax"` only).
 """
 
 SUPPORTED_INPUTS = ("token_ids", "padding_mask", "segment_ids")
@@ -106,11 +110,16 @@ def describe_text_encoder(backbone):
             f"connection cannot fill (supported: {SUPPORTED_INPUTS}). "
             f"Received a {type(backbone).__name__}."
         )
+    _check_not_keras_hub_xlnet(backbone)
     layout = None
     has_stack = hasattr(backbone, "transformer_layers") and hasattr(
         backbone, "embeddings_layer_norm"
     )
-    if has_stack and hasattr(getattr(backbone, "embeddings", None), "position_embedding"):
+    if callable(getattr(backbone, "call_with_embeddings", None)):
+        layout = "call_with_embeddings"
+    elif has_stack and hasattr(
+        getattr(backbone, "embeddings", None), "position_embedding"
+    ):
         layout = "token_and_position"
     elif (
         has_stack
@@ -128,17 +137,21 @@ def describe_text_encoder(backbone):
     )
 
 
-def serialize_frozen_model(model):
-    """`keras.layers.serialize` without the compile state.
+def _check_not_keras_hub_xlnet(backbone):
+    """KerasHub 0.32's own XLNetBackbone mixes the rows of a batch: refused."""
+    import keras_hub
 
-    A KerasHub task (e.g. `RobertaMaskedLM`) compiles itself on creation; its
-    optimizer's auto-generated name would make every config differ. The
-    connections never use that state, so it is dropped (as KerasHub presets
-    do).
-    """
-    config = keras.layers.serialize(model)
-    config.pop("compile_config", None)
-    return config
+    if isinstance(backbone, keras_hub.models.XLNetBackbone) and not callable(
+        getattr(backbone, "call_with_embeddings", None)
+    ):
+        raise ValueError(
+            "KerasHub 0.32's XLNetBackbone mixes the rows of a batch (its "
+            "position encoding and attention mask are reshaped, not "
+            "transposed), so its outputs are wrong for batches of more than "
+            "one sequence. Use `dreamkeras.models.XLNetBackbone` (same "
+            "arguments and weights): "
+            "`dreamkeras.models.XLNetBackbone.from_backbone(backbone)`."
+        )
 
 
 def _sequence_output(outputs):
@@ -263,7 +276,8 @@ class TextFrozenModelConnection(keras.layers.Layer):
             raise ValueError(
                 f"`token_mode='straight_through'` feeds embeddings to the "
                 f"encoder's layers, which is supported for RoBERTa-, "
-                f"XLM-RoBERTa-, DistilBERT- and BERT-style KerasHub backbones. "
+                f"XLM-RoBERTa-, DistilBERT- and BERT-style KerasHub backbones "
+                f"and `dreamkeras.models.XLNetBackbone`. "
                 f"Received a {type(self.backbone).__name__}; use "
                 f"`token_mode='argmax'` with it."
             )
@@ -334,6 +348,10 @@ class TextFrozenModelConnection(keras.layers.Layer):
     def _encode_embeddings(self, embeddings, padding_mask, training):
         """Runs the encoder's layers on token embeddings instead of ids."""
         backbone = self.backbone
+        if self.spec.embedding_layout == "call_with_embeddings":
+            return backbone.call_with_embeddings(
+                embeddings, padding_mask, training=training
+            )
         if self.spec.embedding_layout == "token_and_position":
             x = embeddings + backbone.embeddings.position_embedding(embeddings)
         else:  # token_position_segment (BERT)
@@ -407,7 +425,8 @@ class TextSleepConnection(TextFrozenModelConnection):
 
     Args:
         backbone: a KerasHub text backbone, by default a
-            `keras_hub.models.RobertaBackbone`; any with a `token_embedding`
+            `keras_hub.models.RobertaBackbone`, or a
+            `dreamkeras.models.XLNetBackbone`; any with a `token_embedding`
             and `{"token_ids", "padding_mask"}` inputs works with
             `token_mode="argmax"`.
         token_mode: `"straight_through"` (default; argmax forward, softmax
@@ -443,6 +462,7 @@ class TextSleepConnection(TextFrozenModelConnection):
         self.backbone = backbone
         self._check_backbone()
         set_trainable(backbone, self.trainable_encoder)
+        register_user(backbone, self)
 
     def call(self, inputs, padding_mask=None, training=None):
         padding_mask = self._default_padding_mask(inputs, padding_mask)
@@ -454,7 +474,7 @@ class TextSleepConnection(TextFrozenModelConnection):
 
     def get_config(self):
         config = super().get_config()
-        config["backbone"] = keras.layers.serialize(self.backbone)
+        config["backbone"] = serialize_frozen_model(self.backbone)
         return config
 
     @classmethod
@@ -481,7 +501,8 @@ class TextDreamConnection(TextFrozenModelConnection):
 
     Args:
         masked_lm: a KerasHub masked LM task, by default a
-            `keras_hub.models.RobertaMaskedLM` (anything with `.backbone` and
+            `keras_hub.models.RobertaMaskedLM` or a
+            `dreamkeras.models.XLNetMaskedLM` (anything with `.backbone` and
             `.masked_lm_head`), e.g. `RobertaMaskedLM.from_preset(...)`: its
             head's weights matter, so load them with the task, not the
             backbone alone.
@@ -530,6 +551,7 @@ class TextDreamConnection(TextFrozenModelConnection):
         self.masked_lm_head = head
         self._check_backbone()
         set_trainable(masked_lm, self.trainable_encoder)
+        register_user(masked_lm, self)
 
     @property
     def metrics(self):

@@ -1,8 +1,12 @@
 from dreamkeras.models.chain import interleave_connections as interleave_connections
+from dreamkeras.models.connect import add_connections as add_connections
+from dreamkeras.models.connect import wire_connections as wire_connections
+from dreamkeras.models.guard import ConnectedModel as ConnectedModel
+from dreamkeras.models.guard import RecoverableModel as RecoverableModel
 from dreamkeras.models.factory import build_vision_classifier as build_vision_classifier
 from dreamkeras.models.mae import MAEAutoencoder as MAEAutoencoder
 from dreamkeras.models.mae import MAEDecoder as MAEDecoder
-from dreamkeras.models.vision_classifiers import ChainClassifier as ChainClassifier
+from dreamkeras.models.vision_chain import ChainClassifier as ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet as SleepNet
 from dreamkeras.models.text_classifiers import LSTMClassifier as LSTMClassifier
@@ -10,3 +14,9 @@ from dreamkeras.models.text_classifiers import TextCNNClassifier as TextCNNClass
 from dreamkeras.models.text_classifiers import TextDreamNet as TextDreamNet
 from dreamkeras.models.text_classifiers import TextSleepNet as TextSleepNet
 from dreamkeras.models.text_classifiers import check_tokenizer as check_tokenizer
+from dreamkeras.models.xlnet import XLNetBackbone as XLNetBackbone
+from dreamkeras.models.xlnet import XLNetMaskedLM as XLNetMaskedLM
+from dreamkeras.models.xlnet import (
+    XLNetTextClassifierPreprocessor as XLNetTextClassifierPreprocessor,
+)
+from dreamkeras.models.xlnet import XLNetTokenizer as XLNetTokenizer

@@ -1,6 +1,6 @@
 """Builds the vision classifiers from names, for the apps and the benchmark."""
 
-from dreamkeras.models.vision_classifiers import ChainClassifier
+from dreamkeras.models.vision_chain import ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet
 

@@ -14,9 +14,10 @@ from dreamkeras.layers.text_connections import LSTMBlock
 from dreamkeras.layers.text_connections import TextDreamConnection
 from dreamkeras.layers.text_connections import TextSleepConnection
 from dreamkeras.layers.text_connections import describe_text_encoder
-from dreamkeras.layers.text_connections import serialize_frozen_model
 from dreamkeras.models.chain import interleave_connections
+from dreamkeras.models.guard import RecoverableModel
 from dreamkeras.utils.freezing import set_trainable
+from dreamkeras.utils.sharing import serialize_frozen_model
 
 MAX_BLOCKS = 4
 EMBEDDINGS = ("encoder", "random")
@@ -83,7 +84,7 @@ def check_tokenizer(tokenizer, backbone):
         )
 
 
-class TextChainClassifier(keras.Model):
+class TextChainClassifier(RecoverableModel, keras.Model):
     """Base of the LSTM-chain text classifiers: embedding, chain, head.
 
     `h_0 = Embedding(token_ids)`; `h_m = g_m(h_{m-1}) [+ connection_m(h_{m-1})]`
@@ -551,7 +552,7 @@ class TextDreamNet(_EncoderChainClassifier):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class TextCNNClassifier(keras.Model):
+class TextCNNClassifier(RecoverableModel, keras.Model):
     """The TextCNN / WordCNN baseline (Kim 2014; paper Table 4, "WordCNN").
 
     Embedding, parallel 1D convolutions of several widths (ReLU),

@@ -28,5 +28,9 @@ from dreamkeras.training.mae_task import MAEPretraining as MAEPretraining
 from dreamkeras.training.text_task import TextClassification as TextClassification
 from dreamkeras.training.text_task import build_text_model as build_text_model
 from dreamkeras.utils.profiling import parameter_counts as parameter_counts
+from dreamkeras.training.text_flops import count_text_flops as count_text_flops
+from dreamkeras.training.text_flops import (
+    count_text_train_step_flops as count_text_train_step_flops,
+)
 from dreamkeras_cli.config import RunConfig as RunConfig
 from dreamkeras_cli.config import TrainingSetupError as TrainingSetupError

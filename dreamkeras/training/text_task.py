@@ -65,6 +65,14 @@ def load_text_encoder(model):
             f"written by save_to_preset, a KerasHub preset name (roberta_base_en) "
             f"or an hf:// handle."
         )
+    from dreamkeras.encoders.hf_xlnet import load_hf_text_encoder
+
+    try:  # Hugging Face XLNet checkpoints, which dreamkeras converts.
+        loaded = load_hf_text_encoder(preset, model.kind)
+    except (OSError, ValueError) as error:
+        raise _preset_error(model.encoder, "checkpoint", error) from error
+    if loaded is not None:
+        return loaded
     try:
         tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
     except Exception as error:
@@ -84,8 +92,10 @@ def load_text_encoder(model):
 def encoder_width(preset, encoder=None):
     """The hidden size of a text encoder preset (its token embeddings' width).
 
-    Read from the loaded encoder, else from a local preset's `config.json`,
-    else from the preset's architecture built without weights.
+    Read from the loaded encoder, else from a local `config.json` (a
+    KerasHub preset's `hidden_dim`, a Hugging Face checkpoint's `d_model` or
+    `hidden_size`), else from the KerasHub preset's architecture built
+    without weights; None when none of them says.
 
     Example:
 
@@ -98,10 +108,18 @@ def encoder_width(preset, encoder=None):
     config_path = os.path.join(os.path.expanduser(preset), "config.json")
     if os.path.exists(config_path):
         with open(config_path) as f:
-            return int(json.load(f)["config"]["hidden_dim"])
+            config = json.load(f)
+        for value in (config.get("config", {}).get("hidden_dim"), config.get("d_model"),
+                      config.get("hidden_size")):
+            if value:
+                return int(value)
+        return None
     import keras_hub
 
-    return int(keras_hub.models.Backbone.from_preset(preset, load_weights=False).hidden_dim)
+    try:
+        return int(keras_hub.models.Backbone.from_preset(preset, load_weights=False).hidden_dim)
+    except Exception:  # Not a KerasHub preset (a Hugging Face XLNet handle).
+        return None
 
 
 def embedding_width(model, width):
@@ -121,7 +139,7 @@ def embedding_width(model, width):
         return width
     if model.uses_encoder_weights:
         return model.embedding_dim or model.width
-    return model.embedding_dim or width
+    return model.embedding_dim or width or model.width
 
 
 def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=None):
@@ -267,7 +285,12 @@ class TextClassification:
             samples = _sample_texts(data.eval, DREAM_SAMPLES)
             callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
 
-        def dreams(model, report, timings):
+        def flops_and_dreams(model, report, timings):
+            from dreamkeras.training.text_flops import text_flops_report
+
+            tick = time.perf_counter()
+            report["flops_per_text"] = text_flops_report(model, model_config.max_length)
+            timings["count_flops"] = time.perf_counter() - tick
             if not samples:
                 return
             from dreamkeras.text import dream_texts
@@ -298,5 +321,5 @@ class TextClassification:
                 "augment": config.augment.augment,
                 "class_names": data.class_names,
             },
-            callbacks=callbacks, extra=dreams, more_summary=dream_lines,
+            callbacks=callbacks, extra=flops_and_dreams, more_summary=dream_lines,
         )

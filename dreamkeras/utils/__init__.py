@@ -1,5 +1,4 @@
 from dreamkeras.utils.freezing import set_trainable as set_trainable
-from dreamkeras.utils.remat import recompute_in_backward as recompute_in_backward
 from dreamkeras.utils.memory import release_host_memory as release_host_memory
 from dreamkeras.utils.memory import (
     release_host_memory_after_compiles as release_host_memory_after_compiles,

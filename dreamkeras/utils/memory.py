@@ -4,12 +4,8 @@ Compiling a train step with XLA allocates a lot of small, short-lived
 objects on the C heap (HLO passes, LLVM code generation). glibc's `free`
 keeps that memory in the process for reuse, but the step's buffers are
 allocated elsewhere, so the process's resident memory stays high for the
-whole run. On DreamNet-3 with an MAE-B autoencoder at 224x224 (batch 8,
-`remat=True`, jax, this project's 2-core CPU, 2026-11-30) about 0.6 GiB is
-held after compilation, and the train step's peak comes on top of it:
-the benchmark's peak RSS went from 3.79 to 3.01 GiB with
-`release_host_memory_after_compiles` and `release_host_memory` after
-building the model.
+whole run, and the train step's peak comes on top of it
+(docs/cpu_performance.md has the measured effect on a large DreamNet).
 
 `malloc_trim` returns those pages to the system; it changes no values and
 costs a few milliseconds. It exists only in glibc: elsewhere (macOS, musl,
@@ -65,8 +61,8 @@ def release_host_memory(clear_jax_caches=False):
     Args:
         clear_jax_caches: bool. Under the JAX backend, first drop JAX's
             in-memory caches of compiled programs (`jax.clear_caches`), such
-            as the weight initialisers run while building a model (about
-            0.12 GiB for an MAE-B DreamNet). A program called again is
+            as the weight initialisers run while building a model. A
+            program called again is
             compiled again (or read from the persistent compilation cache).
 
     Returns:

@@ -59,11 +59,12 @@ MODEL_FLAGS = {
             "hf:// handle) or a named random-weight size such as mae-tiny-32 "
             "or vit-tiny-32 (tests only). sleepnet uses the encoder half of an "
             "MAE.",
-            "text": "KerasHub text encoder preset: a preset name "
-            "(roberta_base_en), an hf:// handle or a local preset folder (see "
-            "`dreamkeras text-preset` for a small random one). Its tokenizer "
-            "tokenises the texts; dreamnet loads its masked LM, sleepnet its "
-            "backbone.",
+            "text": "Text encoder: a KerasHub preset name (roberta_base_en), an "
+            "hf:// handle or a local preset folder (see `dreamkeras text-preset` "
+            "for a small random one), or a Hugging Face XLNet checkpoint "
+            "(hf://xlnet/xlnet-base-cased, or a save_pretrained folder with its "
+            "spiece.model). Its tokenizer tokenises the texts; dreamnet loads its "
+            "masked LM (RoBERTa's, XLNet's LM head), sleepnet its backbone.",
             "mae": "What to pretrain: a named MAE size (mae-tiny-32, "
             "mae-small-32, mae-b16-224, mae-l16-224: random initial weights, "
             "the usual start), or an autoencoder to continue from (a preset "

@@ -4,8 +4,9 @@ import keras
 import keras_hub
 from keras import ops
 
+from dreamkeras.layers.vit_encoding import encode_vit
+from dreamkeras.models.guard import RecoverableModel
 from dreamkeras.models.mae.mae_layers import MAEDecoder
-from dreamkeras.models.mae.mae_layers import encode_vit
 from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
 from dreamkeras.models.mae.patches import unpatchify
@@ -19,7 +20,7 @@ def _pair(value):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class MAEAutoencoder(keras.Model):
+class MAEAutoencoder(RecoverableModel, keras.Model):
     """Masked autoencoder (MAE) with a KerasHub ViT encoder and a light decoder.
 
     The encoder is a `keras_hub.models.ViTBackbone` (same configuration fields:
@@ -189,7 +190,15 @@ class MAEAutoencoder(keras.Model):
     def build(self, input_shape):
         self.built = True
 
-    def encode(self, images, mask_ratio=0.0, training=False, noise=None, remat=False):
+    def encode(
+        self,
+        images,
+        mask_ratio=0.0,
+        training=False,
+        noise=None,
+        remat=False,
+        xla_cpu_kernels=None,
+    ):
         """Runs the encoder, optionally on a random subset of the patches.
 
         Args:
@@ -200,6 +209,8 @@ class MAEAutoencoder(keras.Model):
                 are kept (the lowest); random by default.
             remat: bool. Recompute the encoder's blocks in the backward pass
                 instead of keeping their activations (inference mode only).
+            xla_cpu_kernels: optional bool. Overrides the
+                `dreamkeras.xla_cpu` switch.
 
         Returns:
             `(latent, ids_restore, mask)`: encoder tokens `(batch, 1 + K,
@@ -215,6 +226,7 @@ class MAEAutoencoder(keras.Model):
             training=training,
             noise=noise,
             remat=remat,
+            xla_cpu_kernels=xla_cpu_kernels,
         )
 
     def call(self, images, training=None):

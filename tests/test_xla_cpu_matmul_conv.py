@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 import dreamkeras
-from dreamkeras.layers import matmul_convolution
-from dreamkeras.layers.matmul_conv import patch_convolution
-from dreamkeras.models.mae.mae_layers import embed_patches
-from dreamkeras.models.mae.mae_layers import vit_parts
+from dreamkeras.xla_cpu import matmul_convolution
+from dreamkeras.xla_cpu import patch_convolution
+from dreamkeras.xla_cpu.vit import embed_patches
+from dreamkeras.layers.vit_encoding import vit_parts
 from tests.helpers import tiny_vit
 from tests.helpers import run_serialization_test
 from tests.helpers import to_numpy
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.layer
 def twin_convolutions(input_shape, filters, kernel_size, strides, padding, use_bias):
     """A `MatmulConv2D` and a `keras.layers.Conv2D` with the same weights."""
     kwargs = dict(strides=strides, padding=padding, use_bias=use_bias)
-    matmul = dreamkeras.layers.MatmulConv2D(
+    matmul = dreamkeras.xla_cpu.MatmulConv2D(
         filters, kernel_size, matmul_max_pixels=10_000, **kwargs
     )
     native = keras.layers.Conv2D(filters, kernel_size, **kwargs)
@@ -71,7 +71,7 @@ def test_gradients_match_native_convolution():
 
 
 def test_large_maps_use_the_native_convolution():
-    conv = dreamkeras.layers.MatmulConv2D(4, 3, padding="same")
+    conv = dreamkeras.xla_cpu.MatmulConv2D(4, 3, padding="same")
     conv.build((1, 8, 8, 2))
     small, large = np.zeros((1, 4, 4, 2)), np.zeros((1, 8, 8, 2))
     assert matmul_convolution(conv, small, conv.kernel) is not None  # 16 pixels
@@ -79,13 +79,13 @@ def test_large_maps_use_the_native_convolution():
     assert matmul_convolution(conv, small, conv.kernel, max_pixels=0) is None
     # A "valid" kernel larger than the map has no output to compute as a
     # matmul: the native convolution decides what that means.
-    valid = dreamkeras.layers.MatmulConv2D(4, 3, padding="valid")
+    valid = dreamkeras.xla_cpu.MatmulConv2D(4, 3, padding="valid")
     valid.build((1, 4, 4, 2))
     assert matmul_convolution(valid, np.zeros((1, 1, 1, 2)), valid.kernel) is None
 
 
 def test_config_round_trip_keeps_threshold():
-    conv = dreamkeras.layers.MatmulConv2D(7, 3, strides=2, padding="same", matmul_max_pixels=4)
+    conv = dreamkeras.xla_cpu.MatmulConv2D(7, 3, strides=2, padding="same", matmul_max_pixels=4)
     revived = run_serialization_test(conv)
     assert revived.matmul_max_pixels == 4
     assert revived.filters == 7 and revived.strides == (2, 2)
@@ -95,7 +95,7 @@ def test_residual_block_on_a_small_map_matches_native_convolutions():
     # The last stage of a ResNet on 32x32 images works on 2x2 maps: the block
     # must compute exactly what it computes with Keras' own convolutions.
     images = np.random.default_rng(4).normal(size=(3, 4, 4, 8)).astype("float32")
-    block = dreamkeras.layers.ResidualBlock(16, strides=2)
+    block = dreamkeras.layers.ResidualBlock(16, strides=2, xla_cpu_kernels=True)
     fast = to_numpy(block(images, training=False))
     block.matmul_max_pixels = 0
     np.testing.assert_allclose(

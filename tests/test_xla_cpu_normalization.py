@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from dreamkeras.layers import FlatBatchNormalization
+from dreamkeras.xla_cpu import FlatBatchNormalization
 from tests.helpers import conv_probe
 from tests.helpers import random_images
 from tests.helpers import run_serialization_test

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from dreamkeras.layers import SeparableMaxPooling2D
+from dreamkeras.xla_cpu import SeparableMaxPooling2D
 from tests.helpers import conv_probe
 from tests.helpers import random_images
 from tests.helpers import run_serialization_test

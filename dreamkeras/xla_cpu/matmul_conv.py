@@ -4,11 +4,9 @@ import keras
 from keras import ops
 
 # Output maps of at most this many pixels (4x4) are convolved as a matrix
-# product. XLA:CPU's convolution kernels are slow for tiny maps with many
-# channels: a 3x3, 256-channel convolution on a 2x2 map, batch 8, took 39 ms
-# forward and backward under JAX on this project's 2-core CPU, against 3 ms as
-# a matrix product (and 15 ms against 7 ms on a 1x1 map with 512 channels).
-# From 8x8 maps on, the native convolution is as fast or faster.
+# product: XLA:CPU's convolution kernels are slow for tiny maps with many
+# channels, and from 8x8 maps on the native convolution is as fast or faster
+# (docs/cpu_performance.md).
 DEFAULT_MATMUL_MAX_PIXELS = 16
 
 
@@ -89,10 +87,8 @@ def patch_convolution(conv, inputs, kernel):
     "valid" padding), each output pixel sees its own patch: the patches are
     cut out with a reshape and multiplied by `kernel` reshaped to
     `(kh * kw * in_channels, filters)`. XLA:CPU computes the same
-    convolution, and above all its input gradient, far more slowly: the
-    16x16 patch embedding of 3 ViT-B/16 calls took 0.95 s of a 5.2 s
-    SleepNet-3 train step (224x224, batch 8) under JAX on this project's
-    2-core CPU. No bias, no activation: this replaces
+    convolution, and above all its input gradient, far more slowly (see
+    docs/cpu_performance.md). No bias, no activation: this replaces
     `conv.convolution_op`.
 
     Args:
@@ -156,7 +152,7 @@ class MatmulConv2D(keras.layers.Conv2D):
     Example:
 
     ```python
-    conv = dreamkeras.layers.MatmulConv2D(256, 3, padding="same")
+    conv = dreamkeras.xla_cpu.MatmulConv2D(256, 3, padding="same")
     conv(np.zeros((8, 2, 2, 128))).shape  # (8, 2, 2, 256), one matmul
     ```
     """

@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from dreamkeras.layers.matmul_conv import _same_padding
-from dreamkeras.layers.matmul_conv import _valid_padding
+from dreamkeras.xla_cpu.matmul_conv import _same_padding
+from dreamkeras.xla_cpu.matmul_conv import _valid_padding
 
 
 def max_pool_axis(inputs, axis, pool, stride, padding):
@@ -82,11 +82,9 @@ class SeparableMaxPooling2D(keras.layers.MaxPooling2D):
     columns, each as the element-wise maximum of `pool_size` strided views.
     Its gradient is element-wise work that compilers fuse, where the
     gradient of a native max pool is a select-and-scatter that XLA:CPU runs
-    with a slow generic kernel: for a 3x3/2 pool of a `(128, 16, 16, 64)`
-    map, forward and backward took 8.9 ms against 45.6 ms under JAX on this
-    project's 2-core CPU (61 ms against 148 ms for `(8, 112, 112, 64)`, the
-    ResNet stem at 224x224). The forward pass alone is not faster (18.7 ms
-    against 9.3 ms at 112x112): use it where gradients flow through the pool.
+    with a slow generic kernel (docs/cpu_performance.md has the figures).
+    The forward pass alone is not faster: use it where gradients flow
+    through the pool.
 
     Where several pixels of a window tie for the maximum, the gradient is
     split between them (JAX, PyTorch) or goes to one of them (TensorFlow);
@@ -104,7 +102,7 @@ class SeparableMaxPooling2D(keras.layers.MaxPooling2D):
     Example:
 
     ```python
-    pool = dreamkeras.layers.SeparableMaxPooling2D(3, strides=2, padding="same")
+    pool = dreamkeras.xla_cpu.SeparableMaxPooling2D(3, strides=2, padding="same")
     pool(np.zeros((8, 112, 112, 64))).shape  # (8, 56, 56, 64)
     ```
     """

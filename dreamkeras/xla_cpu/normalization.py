@@ -18,9 +18,7 @@ class FlatBatchNormalization(keras.layers.BatchNormalization):
     several batch and spatial axes it builds multi-axis windows that run
     much slower than 32 contiguous rows. (XLA still folds a reduction of the
     bare view back onto the original axes: the batch mean and the gradient
-    of `beta`.) Forward+backward under JAX on a 2-core CPU: `(128, 16, 16,
-    64)` 21 -> 13 ms, `(128, 4, 4, 512)` 6.8 -> 4.6 ms, `(8, 112, 112, 64)`
-    81 -> 52-59 ms, `(8, 16, 16, 64)` 0.9 -> 0.67 ms.
+    of `beta`.) docs/cpu_performance.md has the measured gain.
 
     Masked inputs, another `axis`, renormalisation and inputs whose channel
     count is unknown go through `keras.layers.BatchNormalization` unchanged.
@@ -31,7 +29,7 @@ class FlatBatchNormalization(keras.layers.BatchNormalization):
     Example:
 
     ```python
-    norm = dreamkeras.layers.FlatBatchNormalization(momentum=0.9)
+    norm = dreamkeras.xla_cpu.FlatBatchNormalization(momentum=0.9)
     outputs = norm(np.random.rand(8, 16, 16, 64), training=True)
     ```
     """
