@@ -4,20 +4,17 @@ Usage:
 
     python apps/imagenet.py --data-dir ~/data/imagenet --encoder <preset>
 
-Run with --help for every flag.
+Run with --help for every flag (docs/apps.md explains them).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from apps._launcher import launch  # noqa: E402  (sets KERAS_BACKEND first)
+from dreamkeras_cli.commands import training_app
 
 
 def main(argv=None, callbacks=None):
     """Runs the app; returns the exit status."""
-    return launch("imagenet", argv, callbacks=callbacks)
+    return training_app("imagenet", argv, callbacks=callbacks, prog="apps/imagenet.py")
 
 
 if __name__ == "__main__":

@@ -5,20 +5,17 @@ Usage:
     python apps/imdb.py --backend jax --encoder <local RoBERTa preset folder> --max-length 256
     python apps/imdb.py --fast-dev-run        # smoke test, not a real run
 
-Run with --help for every flag.
+Run with --help for every flag (docs/apps.md explains them).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from apps._launcher import launch  # noqa: E402  (sets KERAS_BACKEND first)
+from dreamkeras_cli.commands import training_app
 
 
 def main(argv=None, callbacks=None):
     """Runs the app; returns the exit status."""
-    return launch("imdb", argv, callbacks=callbacks)
+    return training_app("imdb", argv, callbacks=callbacks, prog="apps/imdb.py")
 
 
 if __name__ == "__main__":

@@ -13,24 +13,17 @@ Usage:
         --encoder mae-tiny-32 --output presets/my_mae
     python apps/fashion_mnist.py --model dreamnet --encoder presets/fmnist_mae
 
-Run with --help for every flag.
+Run with --help for every flag (docs/apps.md explains them).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from apps._launcher import select_backend  # noqa: E402
+from dreamkeras_cli.commands import pretrain_app
 
 
 def main(argv=None, callbacks=None):
-    """Runs the app; returns the exit status."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    select_backend(argv)  # Before Keras is imported.
-    from dreamkeras.training.pretrain import main as pretrain_main
-
-    return pretrain_main(argv, callbacks=callbacks, prog="apps/pretrain_mae.py")
+    """Runs the command; returns the exit status."""
+    return pretrain_app(argv, callbacks=callbacks, prog="apps/pretrain_mae.py")
 
 
 if __name__ == "__main__":

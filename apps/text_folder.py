@@ -5,20 +5,17 @@ Usage:
     python apps/text_folder.py --data-dir ~/data/reviews --encoder <preset> --model dreamnet --blocks 2
     python apps/text_folder.py --data-dir ~/data/reviews --encoder <preset> --model lstm
 
-Run with --help for every flag.
+Run with --help for every flag (docs/apps.md explains them).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from apps._launcher import launch  # noqa: E402  (sets KERAS_BACKEND first)
+from dreamkeras_cli.commands import training_app
 
 
 def main(argv=None, callbacks=None):
     """Runs the app; returns the exit status."""
-    return launch("text_folder", argv, callbacks=callbacks)
+    return training_app("text_folder", argv, callbacks=callbacks, prog="apps/text_folder.py")
 
 
 if __name__ == "__main__":

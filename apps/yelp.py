@@ -6,20 +6,17 @@ Usage:
     python apps/yelp.py --yelp5 ~/data/yelp_review_full_csv --encoder <preset>
     python apps/yelp.py --fast-dev-run        # smoke test, not a real run
 
-Run with --help for every flag.
+Run with --help for every flag (docs/apps.md explains them).
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from apps._launcher import launch  # noqa: E402  (sets KERAS_BACKEND first)
+from dreamkeras_cli.commands import training_app
 
 
 def main(argv=None, callbacks=None):
     """Runs the app; returns the exit status."""
-    return launch("yelp", argv, callbacks=callbacks)
+    return training_app("yelp", argv, callbacks=callbacks, prog="apps/yelp.py")
 
 
 if __name__ == "__main__":

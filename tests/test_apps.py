@@ -1,101 +1,177 @@
-"""End-to-end tests of the training apps (`apps/*.py`)."""
+"""The vision apps (`apps/cifar100.py`, ...) end to end, and their clear errors.
 
-import importlib.metadata
-import json
+The default suite runs one fast dev run as a user would (a subprocess from
+a fresh folder) and the error paths that stop before any training; the
+other end-to-end runs are `large` (`pytest --run_large`).
+"""
+
 import os
-import subprocess
-import sys
+import re
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import dreamkeras
 from apps import cifar100
+from apps import dream
 from apps import fashion_mnist
 from apps import image_folder
 from apps import imagenet
 from apps import tiny_imagenet
 from dreamkeras import data as dk_data
 from dreamkeras import training
-from dreamkeras.utils import memory
 from dreamkeras.utils.precision import unsupported_policy_reason
+from dreamkeras_cli import commands
+from tests.app_helpers import BACKEND
+from tests.app_helpers import FIRST_LINE
+from tests.app_helpers import OTHER_BACKEND
+from tests.app_helpers import Interrupt
+from tests.app_helpers import header
+from tests.app_helpers import paths
+from tests.app_helpers import read_events
+from tests.app_helpers import report
+from tests.app_helpers import run_script
 from tests.test_data_pipeline import write_fashion_mnist
 from tests.test_data_pipeline import write_image_folder
-from tests.test_training import read_events
 
 pytestmark = pytest.mark.app
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BACKEND = keras.backend.backend()
 # A small SleepNet-1 on a random ViT: the cheapest model with a connection.
 TINY = [
     "--backend", BACKEND, "--model", "sleepnet", "--encoder", "vit-tiny-32",
     "--blocks", "1", "--width", "8", "--batch-size", "8",
     "--steps-per-epoch", "2", "--eval-steps", "2", "--verbose", "0",
 ]
+FOREIGN = re.compile(r"absl::InitializeLog|cudart_stub|cuInit|cpu_feature_guard|^[IWE]\d{4} ")
 
 
-def paths(tmp_path, name="run"):
-    return ["--output", str(tmp_path / f"{name}.keras"), "--logdir", str(tmp_path / f"{name}_logs")]
+def _no_gpu():
+    if BACKEND != "jax":
+        return False
+    import jax
+
+    return jax.devices()[0].platform == "cpu"
 
 
-def report(tmp_path, name="run"):
-    with open(tmp_path / f"{name}.json") as f:
-        return json.load(f)
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Simulates a killed run: raises at the end of an epoch."""
-
-    def __init__(self, after_epoch):
-        super().__init__()
-        self.after_epoch = after_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.after_epoch:
-            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
-
-
-def test_fast_dev_run_end_to_end(tmp_path, capsys, monkeypatch):
-    released = []
-    monkeypatch.setattr(
-        training.app, "release_host_memory_after_compiles",
-        lambda: released.append(memory.release_host_memory_after_compiles()),
+def test_fast_dev_run_as_a_user_runs_it(tmp_path):
+    """`python apps/cifar100.py --fast-dev-run` from an empty folder (M=1: faster)."""
+    result = run_script(
+        "apps/cifar100.py",
+        ["--backend", BACKEND, "--fast-dev-run", "--blocks", "1", "--verbose", "0"],
+        cwd=tmp_path,
     )
-    argv = ["--backend", BACKEND, "--fast-dev-run", "--blocks", "1", "--verbose", "0"]
-    assert cifar100.main(argv + paths(tmp_path)) == 0
-    out = capsys.readouterr().out
-    assert "NOT a real run" in out and "mae-tiny-32" in out
-    result = report(tmp_path)
-    assert result["fast_dev_run"] and result["synthetic_data"]
-    assert result["encoder"] == "mae-tiny-32" and result["encoder_random_weights"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (result.stdout + result.stderr).splitlines()
+    # Our line first, and no start-up log of TensorFlow, XLA, absl or CUDA.
+    assert FIRST_LINE.match(lines[0]) and "NOT a real run" in lines[0], lines[:3]
+    assert [line for line in lines if FOREIGN.search(line)] == []
+    head = header(result.stdout)
+    assert head["backend"].startswith(f"{BACKEND} (Keras {keras.__version__}) on ")
+    if _no_gpu():
+        assert "no GPU found" in head["backend"]
+    output = tmp_path / "outputs" / "fast_dev_run_cifar100_dreamnet.keras"
+    assert head["output"].startswith(f"model {output} ")
+    assert head["logs"].startswith(str(tmp_path / "runs" / "fast_dev_run_cifar100_dreamnet"))
+    assert head["resume"] == "a fast dev run starts afresh each time"
+    assert head["replaces"].startswith("--encoder hf://facebook/vit-mae-base -> mae-tiny-32")
+    assert head["model"].startswith("DreamNet-1,") and "mae-tiny-32: RANDOM weights" in head["model"]
+    assert head["data"].startswith("cifar100 (synthetic): 32 training / 16 held-out images, 100 classes")
+    assert list(head)[:3] == ["backend", "replaces", "output"]
+
+    result = report(tmp_path / "outputs", "fast_dev_run_cifar100_dreamnet")
+    assert result["fast_dev_run"] and result["synthetic_data"] and result["encoder_random_weights"]
     assert result["model"] == "DreamNet" and result["num_classes"] == 100
-    assert 0.0 <= result["test_accuracy"] <= 1.0
     assert result["epochs_completed"] == 2 and result["optimizer_steps"] == 4
-    assert result["params"]["frozen"] > 0
-    assert result["params"]["trainable"] + result["params"]["non_trainable"] == result["params"]["total"]
+    assert len(result["history"]["loss"]) == 2 and len(result["history"]["val_loss"]) == 2
+    params = result["params"]
+    assert params["frozen"] == params["encoder"] > 0
+    assert params["trainable"] + params["non_trainable"] == params["total"]
     assert result["flops_per_image"]["total"] > 0
     assert result["reload_check"]["abs_loss_diff"] < 1e-5
-    assert os.path.exists(tmp_path / "run_best.keras")
-    # Memory freed after each long XLA compilation goes back to the system.
-    assert released == [True] if BACKEND == "jax" else released == [False]
+    assert result["config"]["model"]["encoder"] == "mae-tiny-32"
+    assert (tmp_path / "outputs" / "fast_dev_run_cifar100_dreamnet_best.keras").exists()
 
-    model = keras.saving.load_model(tmp_path / "run.keras")
+    # The report's accuracy is the saved model's on the same held-out images.
+    model = keras.saving.load_model(output)
     assert isinstance(model, dreamkeras.DreamNet)
-    assert len(model.trainable_weights) == result["reload_check"]["trainable_weights"]
     assert all(not w.trainable for w in model.autoencoder.weights)
+    config = commands.run_config("cifar100", ["--fast-dev-run"])
+    data = training.load_training_data(config, (32, 32, 3))
+    _, eval_ds = training.make_pipelines(config, data, (32, 32, 3))
+    again = model.evaluate(eval_ds, steps=2, return_dict=True, verbose=0)
+    np.testing.assert_allclose(again["accuracy"], result["test_accuracy"], atol=1e-6)
+    np.testing.assert_allclose(again["loss"], result["test_loss"], rtol=1e-5)
 
-    tags = read_events(str(tmp_path / "run_logs"))
+    tags = read_events(str(tmp_path / "runs" / "fast_dev_run_cifar100_dreamnet"))
     for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
         assert tag in tags
-    np.testing.assert_allclose(
-        tf.make_ndarray(tf.make_tensor_proto(tags["epoch_learning_rate"][0])), 0.005
+    np.testing.assert_allclose(tags["epoch_learning_rate"][0], 0.005)
+
+    # apps/dream.py draws the saved DreamNet's dreams: the original and the
+    # one dream of DreamNet-1 per row, 32-pixel tiles 2 pixels apart.
+    from PIL import Image
+
+    write_image_folder(str(tmp_path / "photos"), classes=("x",), per_class=2)
+    grid = tmp_path / "dreams.png"
+    argv = ["--model", str(output), "--images", str(tmp_path / "photos" / "x"),
+            "--output", str(grid), "--num-images", "2"]
+    assert dream.main(argv) == 0
+    with Image.open(grid) as image:
+        assert image.size == (2 * 34 + 2, 2 * 34 + 2)
+
+
+def test_dream_errors_are_one_line(tmp_path, capsys):
+    assert dream.main(["--model", str(tmp_path / "none.keras"), "--images", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.startswith("error: --model")
+    (tmp_path / "bad.keras").write_text("not a model")
+    assert dream.main(["--model", str(tmp_path / "bad.keras"), "--images", str(tmp_path)]) == 2
+    assert "Cannot load --model" in capsys.readouterr().err
+
+
+def test_an_existing_output_is_kept(tmp_path, capsys):
+    output = tmp_path / "run.keras"
+    output.write_bytes(b"precious")
+    assert cifar100.main(TINY + paths(tmp_path)) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert output.read_bytes() == b"precious"
+
+
+def test_errors_before_training_are_one_line(tmp_path, capsys):
+    def error(app, argv):
+        assert app.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    out = paths(tmp_path)
+    assert "no interrupted run" in error(cifar100, TINY + out + ["--resume"])
+    assert "new process" in error(cifar100, TINY + out + ["--backend", OTHER_BACKEND])
+    assert "--data-dir" in error(tiny_imagenet, TINY + out)
+    assert "does not exist" in error(
+        tiny_imagenet, TINY + out + ["--data-dir", str(tmp_path / "nope")]
     )
-    assert "hparams" in tags or result["hparams_written_with"] == "hparams_plugin"
+    assert "--data-dir" in error(imagenet, TINY + out)
+    (tmp_path / "a_file").write_text("")
+    assert "not a writable folder" in error(
+        cifar100, TINY + ["--output", str(tmp_path / "a_file" / "run.keras"),
+                          "--logdir", str(tmp_path / "logs")]
+    )
+    os.remove(tmp_path / "a_file")
+    if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
+        assert "mixed_bfloat16" in error(cifar100, TINY + out + ["--mixed-precision", "mixed_float16"])
+    assert not os.listdir(tmp_path)  # Nothing written.
 
 
+@pytest.mark.large
+def test_an_encoder_that_cannot_load_names_the_fix(tmp_path, capsys):
+    no_encoder = [a for a in TINY if a not in ("vit-tiny-32", "--encoder")]
+    assert cifar100.main(no_encoder + paths(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert "--encoder" in err and "local folder" in err and "hf://facebook/vit-mae-base" in err
+
+
+@pytest.mark.large
 def test_cifar100_app_on_tfds_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 
@@ -104,20 +180,18 @@ def test_cifar100_app_on_tfds_mock_data(tmp_path):
     result = report(tmp_path)
     assert result["dataset"] == "cifar100" and not result["synthetic_data"]
     assert result["num_classes"] == 100 and result["model"] == "SleepNet"
-    assert result["image_shape"] == [32, 32, 3]
+    assert result["image_shape"] == [32, 32, 3] and result["eval_split"] == "test"
     assert result["epochs_completed"] == 1 and result["optimizer_steps"] == 2
-    assert 0.0 <= result["test_accuracy"] <= 1.0
-    assert result["eval_split"] == "test"
 
 
+@pytest.mark.large
 def test_image_folder_app_with_mixed_precision(tmp_path):
     folder = tmp_path / "images"
     write_image_folder(str(folder), classes=("a", "b", "c"), per_class=8)
     argv = [
         "--backend", BACKEND, "--model", "baseline", "--image-size", "16",
         "--width", "8", "--blocks", "1", "--batch-size", "4", "--epochs", "1",
-        "--mixed-precision", "mixed_bfloat16", "--data-dir", str(folder),
-        "--verbose", "0",
+        "--mixed-precision", "mixed_bfloat16", "--data-dir", str(folder), "--verbose", "0",
     ]
     assert image_folder.main(argv + paths(tmp_path)) == 0
     result = report(tmp_path)
@@ -128,10 +202,10 @@ def test_image_folder_app_with_mixed_precision(tmp_path):
     model = keras.saving.load_model(tmp_path / "run.keras")
     assert model.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
     assert model.get_layer("predictions").dtype_policy.name == "float32"
-    # The app restores the global policy.
-    assert keras.config.dtype_policy().name == "float32"
+    assert keras.config.dtype_policy().name == "float32"  # Restored.
 
 
+@pytest.mark.large
 def test_resume_after_a_killed_run(tmp_path):
     write_fashion_mnist(str(tmp_path / "fm"), n_train=32, n_test=16)
     # The plain chain: resuming does not depend on the connections.
@@ -155,11 +229,7 @@ def test_resume_after_a_killed_run(tmp_path):
     assert not backup.exists()  # Deleted once the run finished.
 
 
-def test_resume_without_a_backup_is_an_error(tmp_path, capsys):
-    assert cifar100.main(TINY + ["--resume"] + paths(tmp_path)) == 2
-    assert "no interrupted run" in capsys.readouterr().err
-
-
+@pytest.mark.large
 def test_labels_out_of_range_in_the_data_files(tmp_path, capsys):
     labels = [0, 1, 2, 12, 3, 4, 5, 6, 7, 8, 9, 0]
     write_fashion_mnist(str(tmp_path / "fm"), train_labels=labels)
@@ -170,157 +240,55 @@ def test_labels_out_of_range_in_the_data_files(tmp_path, capsys):
     assert not (tmp_path / "run.keras").exists()
 
 
-def test_labels_out_of_range_in_a_stream(tmp_path):
+@pytest.mark.large
+def test_labels_out_of_range_in_a_stream(tmp_path, monkeypatch):
     """Labels only seen while training (a generator) stop with a DataError."""
+    import tensorflow as tf
 
-    def load_data(args, image_size):
+    def load_dataset(data, image_size, seed=1337):
         def examples():
             for label in [0, 1, 7, 2] * 4:
                 yield np.zeros((8, 8, 3), "uint8"), label
 
-        signature = (
-            tf.TensorSpec((8, 8, 3), tf.uint8), tf.TensorSpec((), tf.int64)
-        )
+        signature = (tf.TensorSpec((8, 8, 3), tf.uint8), tf.TensorSpec((), tf.int64))
         ds = tf.data.Dataset.from_generator(examples, output_signature=signature)
         return dk_data.ImageDataset(name="stream", train=ds, eval=ds, num_classes=5)
 
-    defaults, _ = training.DATASETS["image_folder"]
-    args = training.build_parser(defaults).parse_args(
-        TINY + ["--model", "baseline", "--image-size", "8", "--batch-size", "2"]
-        + paths(tmp_path)
+    monkeypatch.setattr("dreamkeras.training.image_task.load_dataset", load_dataset)
+    config = commands.run_config(
+        "image_folder",
+        TINY + ["--model", "baseline", "--image-size", "8", "--batch-size", "2"] + paths(tmp_path),
     )
-    args.backend = BACKEND
     with pytest.raises(dk_data.DataError, match=r"\[0, 5\).*7"):
-        training.train(args, defaults, load_data)
+        training.train(config)
 
 
-def test_existing_output_is_not_overwritten(tmp_path, capsys):
-    output = tmp_path / "run.keras"
-    output.write_bytes(b"precious")
-    assert cifar100.main(TINY + paths(tmp_path)) == 2
-    assert "--overwrite" in capsys.readouterr().err
-    assert output.read_bytes() == b"precious"
-
-
-def test_clear_errors_for_bad_inputs(tmp_path, capsys):
-    out = paths(tmp_path)
-    assert tiny_imagenet.main(TINY + out) == 2
-    assert "--data-dir" in capsys.readouterr().err
-    assert tiny_imagenet.main(TINY + out + ["--data-dir", str(tmp_path / "nope")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-    assert imagenet.main(TINY + out) == 2
-    assert "--data-dir" in capsys.readouterr().err
-    assert training.main("mnist9", []) == 2
-    assert "Unknown dataset 'mnist9'" in capsys.readouterr().err
-    # The default encoder is a preset; without preset loading / network the
-    # message names the flag to use instead.
-    no_encoder = [a for a in TINY if a != "vit-tiny-32" and a != "--encoder"]
-    assert cifar100.main(no_encoder + out) == 2
-    err = capsys.readouterr().err
-    assert "--encoder" in err and "local folder" in err and "hf://facebook/vit-mae-base" in err
-    other = next(b for b in ("jax", "tensorflow", "torch") if b != BACKEND)
-    assert cifar100.main(TINY + out + ["--backend", other]) == 2
-    assert "new process" in capsys.readouterr().err
-    assert cifar100.main(TINY + out + ["--output", str(tmp_path / "x.h5")]) == 2
-    assert ".keras" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cifar100.main(["--model", "resnet"])
-    if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
-        assert cifar100.main(TINY + out + ["--mixed-precision", "mixed_float16"]) == 2
-        assert "use mixed_bfloat16" in capsys.readouterr().err.lower()
-
-
-def _run_app(tmp_path, args, env=None):
-    environment = dict(os.environ, **(env or {}))
-    environment.pop("KERAS_BACKEND", None)  # --backend decides.
-    return subprocess.run(
-        [sys.executable, os.path.join(REPO, "apps", "cifar100.py")] + args,
-        cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=600,
-    )
-
-
-@pytest.mark.skipif(
-    BACKEND != "jax", reason="a subprocess with its own backend: run once, in the jax pass"
-)
+@pytest.mark.large
+@pytest.mark.skipif(BACKEND != "jax", reason="subprocesses of their own backend: once")
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 def test_fast_dev_run_other_backends(tmp_path, backend):
-    result = _run_app(
-        tmp_path, ["--backend", backend, "--fast-dev-run", "--verbose", "0"]
-        + paths(tmp_path),
+    result = run_script(
+        "apps/cifar100.py", ["--backend", backend, "--fast-dev-run", "--verbose", "0"]
+        + paths(tmp_path), cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "NOT a real run" in result.stdout
+    assert FIRST_LINE.match(result.stdout.splitlines()[0])
     data = report(tmp_path)
     assert data["backend"] == backend and data["reload_check"]["abs_loss_diff"] < 1e-5
     assert data["model"] == "DreamNet" and data["epochs_completed"] == 2
 
 
-@pytest.mark.skipif(
-    BACKEND != "jax", reason="a subprocess with its own backend: run once, in the jax pass"
-)
+@pytest.mark.large
+@pytest.mark.skipif(BACKEND != "jax", reason="a jax subprocess")
 def test_distribute_data_parallel_on_two_cpu_devices(tmp_path):
-    result = _run_app(
-        tmp_path,
+    result = run_script(
+        "apps/cifar100.py",
         ["--backend", "jax", "--fast-dev-run", "--blocks", "1", "--distribute",
          "--verbose", "0"] + paths(tmp_path),
-        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+        cwd=tmp_path, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 CPU devices" in header(result.stdout)["backend"]
     data = report(tmp_path)
     assert data["devices"] == 2 and data["backend"] == "jax"
     assert data["reload_check"]["abs_loss_diff"] < 1e-5
-
-
-def test_ynn_fusions_are_turned_off_only_for_a_fresh_jax_run(monkeypatch):
-    from apps import _launcher
-
-    flag = _launcher.NO_YNN_FUSIONS
-    monkeypatch.delitem(sys.modules, "jax", raising=False)
-    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.10.2")
-    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
-    assert _launcher.prefer_xla_cpu_kernels("jax")
-    assert os.environ["XLA_FLAGS"] == f"--xla_force_host_platform_device_count=2 {flag}"
-    # `--remat` runs also get the memory-optimised schedule.
-    monkeypatch.setenv("XLA_FLAGS", "")
-    assert _launcher.prefer_xla_cpu_kernels("jax", memory_first=True)
-    assert os.environ["XLA_FLAGS"] == f"{flag} {_launcher.MEMORY_SCHEDULE}"
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_scheduler_type=CPU_SCHEDULER_TYPE_DEFAULT")
-    assert _launcher.prefer_xla_cpu_kernels("jax", memory_first=True)
-    assert "MEMORY_OPTIMIZED" not in os.environ["XLA_FLAGS"]
-    # Once only, and never over the user's own choice of fusion types.
-    assert not _launcher.prefer_xla_cpu_kernels("jax")
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=dot")
-    assert not _launcher.prefer_xla_cpu_kernels("jax")
-    assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=dot"
-    monkeypatch.delenv("XLA_FLAGS")
-    assert not _launcher.prefer_xla_cpu_kernels("tensorflow")
-    # Another jaxlib may not know the flag (XLA aborts on unknown flags).
-    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.11.0")
-    assert not _launcher.prefer_xla_cpu_kernels("jax")
-    assert "XLA_FLAGS" not in os.environ
-    # Too late once JAX is imported.
-    monkeypatch.setattr(_launcher.importlib.metadata, "version", lambda name: "0.10.2")
-    monkeypatch.setitem(sys.modules, "jax", object())
-    assert not _launcher.prefer_xla_cpu_kernels("jax")
-
-
-def test_the_installed_jaxlib_accepts_the_launcher_flags():
-    # XLA aborts on a flag it does not know: run a JAX computation in a fresh
-    # process started the way the apps start.
-    code = (
-        "import os, sys; sys.path.insert(0, '.');"
-        "from apps._launcher import select_backend;"
-        "select_backend(['--backend', 'jax', '--remat']);"
-        "import jax.numpy as jnp; print(float(jnp.ones(3).sum()), os.environ.get('XLA_FLAGS'))"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "KERAS_BACKEND")}
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split()[0] == "3.0"
-    from apps import _launcher
-
-    if importlib.metadata.version("jaxlib").startswith(_launcher.MEASURED_JAXLIB):
-        assert _launcher.MEMORY_SCHEDULE in result.stdout

@@ -1,25 +1,28 @@
+"""`apps/benchmark.py`: one measurement in the default suite, the others `large`."""
+
 import json
-import os
-import sys
 
 import keras
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "apps"))
-import benchmark  # noqa: E402
+from apps import benchmark
+from tests.app_helpers import FIRST_LINE
+from tests.app_helpers import header
 
 
 def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
     model = "sleepnet"
     output = tmp_path / "bench.json"
-    result = benchmark.main(
+    status = benchmark.main(
         [
             f"--backend={keras.backend.backend()}", f"--model={model}", "--blocks=1",
             "--encoder=mae-tiny-32", "--width=8", "--batch-size=4", "--steps=2",
             "--warmup=1", "--mask-ratio=0.5", f"--output={output}",
         ]
     )
+    assert status == 0
     printed = capsys.readouterr().out
+    assert FIRST_LINE.match(printed) and header(printed)["backend"].startswith(keras.backend.backend())
     assert "img/s" in printed and "parameters" in printed
     saved = json.loads(output.read_text())
     assert saved["train_images_per_second"] > 0
@@ -39,10 +42,12 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
     else:
         assert saved["flops_count"] == "analytical"
         assert "analytical)" in printed
-    assert result["memory"]["host_rss_bytes"] > 0
+    assert saved["memory"]["host_rss_bytes"] > 0
+    assert saved["input_shape"] == [32, 32, 3] and saved["model"] == model
     assert saved["release_freed_memory"] and "--keep-freed-memory" not in printed
 
 
+@pytest.mark.large
 def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
     output = tmp_path / "bench.json"
     benchmark.main(
@@ -63,6 +68,7 @@ def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
     assert "inference_images_per_second" not in saved
 
 
+@pytest.mark.large
 def test_benchmark_fit_loop_runs_whole_executions(tmp_path, capsys, monkeypatch):
     calls = []
     original_fit = keras.Model.fit
@@ -96,9 +102,5 @@ def test_benchmark_fit_loop_runs_whole_executions(tmp_path, capsys, monkeypatch)
 
 
 def test_benchmark_rejects_steps_per_execution_without_fit(capsys):
-    with pytest.raises(SystemExit):
-        benchmark.parse_args(["--loop=on-batch", "--steps-per-execution=4"])
-    assert "--steps-per-execution needs --loop fit" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        benchmark.parse_args(["--backend=torch", "--steps-per-execution=2"])
-    assert "must be 1 with --backend torch" in capsys.readouterr().err
+    assert benchmark.main(["--loop=on-batch", "--steps-per-execution=4"]) == 2
+    assert capsys.readouterr().err == "error: --steps-per-execution needs --loop fit.\n"

@@ -1,6 +1,9 @@
-"""apps/pretrain_mae.py: MAE pretraining end to end, resume, presets, errors."""
+"""apps/pretrain_mae.py: MAE pretraining end to end, resume, presets, errors.
 
-import json
+The default suite runs one fast dev run and the errors that stop before
+training; the other end-to-end runs are `large`.
+"""
+
 import os
 
 import keras
@@ -9,15 +12,23 @@ import pytest
 
 from apps import pretrain_mae
 from dreamkeras import training
+from dreamkeras.data import synthetic_dataset
 from dreamkeras.encoders import load_autoencoder
 from dreamkeras.encoders import load_encoder
 from dreamkeras.models import DreamNet
 from dreamkeras.models import MAEAutoencoder
-from dreamkeras.training.pretrain import image_pipeline
-from dreamkeras.training.pretrain import masked_reconstruction_loss
+from dreamkeras.training.mae_task import image_pipeline
+from dreamkeras.training.mae_task import load_images
+from dreamkeras.training.mae_task import masked_reconstruction_loss
+from dreamkeras_cli import commands
+from tests.app_helpers import BACKEND
+from tests.app_helpers import FIRST_LINE
+from tests.app_helpers import OTHER_BACKEND
+from tests.app_helpers import Interrupt
+from tests.app_helpers import KeepModel
+from tests.app_helpers import header
 from tests.test_data_pipeline import write_fashion_mnist
 
-BACKEND = keras.backend.backend()
 TINY = [
     "--backend", BACKEND, "--encoder", "mae-tiny-32", "--batch-size", "4",
     "--steps-per-epoch", "2", "--verbose", "0", "--seed", "3",
@@ -29,6 +40,8 @@ def paths(tmp_path, name="mae"):
 
 
 def read_report(tmp_path, name="mae"):
+    import json
+
     with open(tmp_path / f"{name}.json") as f:
         return json.load(f)
 
@@ -46,26 +59,36 @@ def write_unlabelled_folder(root, n=10, size=20):
         Image.fromarray(pixels).save(os.path.join(root, f"{i}.png"))
 
 
-class KeepModel(keras.callbacks.Callback):
-    """Keeps the trained model to compare it with its saved preset."""
-
-    def on_train_end(self, logs=None):
-        self.trained = self.model
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Simulates a killed run: raises at the end of an epoch."""
-
-    def __init__(self, after_epoch):
-        super().__init__()
-        self.after_epoch = after_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.after_epoch:
-            raise KeyboardInterrupt(f"simulated kill after epoch {epoch}")
+@pytest.mark.app
+def test_fast_dev_run_writes_a_preset_the_classifiers_load(tmp_path, capsys):
+    keep = KeepModel()
+    assert pretrain_mae.main(["--backend", BACKEND, "--fast-dev-run", "--verbose", "0"]
+                             + paths(tmp_path), callbacks=[keep]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert FIRST_LINE.match(lines[0]) and "NOT a real run" in lines[0]
+    head = header(out)
+    assert head["output"].startswith(f"preset folder {tmp_path / 'mae'} ")
+    assert head["model"].startswith("MAEAutoencoder mae-tiny-32, images (32, 32, 3), mask ratio 0.75")
+    assert "RANDOM initial weights" in head["model"]
+    assert head["data"] == "pretrain_mae (synthetic): 32 training / 16 held-out images, 2 steps per epoch"
+    report = read_report(tmp_path)
+    assert report["fast_dev_run"] and report["optimizer_steps"] == 4
+    loss = report["heldout_masked_loss"]
+    assert loss["images"] == 16 and loss["initial"] > 0 and loss["trained"] > 0
+    # The report's held-out figure is the saved preset's.
+    reloaded = load_autoencoder(str(tmp_path / "mae"))
+    config = commands.run_config("pretrain-mae", ["--fast-dev-run"])
+    images = synthetic_dataset("pretrain_mae", 1, (28, 28, 1), 32, 16, seed=config.schedule.seed)
+    heldout = image_pipeline(images.eval, (32, 32, 3), batch_size=8, training=False)
+    again = masked_reconstruction_loss(reloaded, heldout.as_numpy_iterator(), 0.75,
+                                       seed=config.schedule.seed)
+    np.testing.assert_allclose(again["loss"], loss["trained"], rtol=1e-5)
+    assert load_encoder(str(tmp_path / "mae")).count_params() == reloaded.encoder.count_params()
 
 
 @pytest.mark.app
+@pytest.mark.large
 def test_pretrain_on_an_image_folder_writes_a_loadable_preset(tmp_path, capsys):
     write_unlabelled_folder(str(tmp_path / "images"))
     keep = KeepModel()
@@ -92,13 +115,11 @@ def test_pretrain_on_an_image_folder_writes_a_loadable_preset(tmp_path, capsys):
         atol=1e-6,
     )
     # The held-out figure of the report is the reloaded model's too.
-    data = training.pretrain.load_images(
-        training.pretrain.build_parser().parse_args(
-            ["--dataset", "image_folder", "--data-dir", str(tmp_path / "images"),
-             "--seed", "3"]
-        ),
-        (32, 32),
+    config = commands.run_config(
+        "pretrain-mae",
+        ["--dataset", "image_folder", "--data-dir", str(tmp_path / "images"), "--seed", "3"],
     )
+    data = load_images(config.data, (32, 32), seed=3)
     heldout = image_pipeline(data.eval, (32, 32, 3), batch_size=4, training=False)
     again = masked_reconstruction_loss(
         reloaded, heldout.as_numpy_iterator(), 0.75, seed=3
@@ -156,6 +177,7 @@ def test_masked_reconstruction_loss_matches_numpy():
 
 
 @pytest.mark.app
+@pytest.mark.large
 def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
     write_fashion_mnist(str(tmp_path / "fm"), n_train=16, n_test=4)
     argv = TINY + [
@@ -205,8 +227,7 @@ def test_clear_errors_for_bad_inputs(tmp_path, capsys):
     assert pretrain_mae.main(TINY + out + ["--encoder", missing]) == 2
     err = capsys.readouterr().err
     assert "--encoder" in err and "nope" in err
-    other = next(b for b in ("jax", "tensorflow", "torch") if b != BACKEND)
-    assert pretrain_mae.main(TINY + out + ["--backend", other]) == 2
+    assert pretrain_mae.main(TINY + out + ["--backend", OTHER_BACKEND]) == 2
     err = capsys.readouterr().err
     assert "new process" in err and "apps/pretrain_mae.py" in err
     assert pretrain_mae.main(TINY + out + ["--mask-ratio", "0"]) == 2

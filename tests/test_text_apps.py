@@ -1,8 +1,13 @@
-"""End-to-end tests of the text apps (`apps/ag_news.py`, `imdb.py`, `yelp.py`, `text_folder.py`)."""
+"""The text apps (`apps/ag_news.py`, `imdb.py`, `yelp.py`, `text_folder.py`).
 
-import json
+The default suite runs one fast dev run, builds the header of every model
+kind on a random preset (which says RANDOM only where the encoder's weights
+are used, and matches the baselines' embedding width), and the errors that
+stop before training; the other end-to-end runs are `large`.
+"""
+
+import contextlib
 import os
-import warnings
 
 import keras
 import numpy as np
@@ -14,19 +19,22 @@ from apps import ag_news
 from apps import imdb
 from apps import text_folder
 from apps import yelp
-from dreamkeras import data as dk_data
 from dreamkeras import text as dk_text
 from dreamkeras import training
-from dreamkeras.text.testing import DEMO_WORDS
-from dreamkeras.text.testing import save_tiny_preset
-from dreamkeras.text.testing import synthetic_texts
-from dreamkeras.text.testing import tiny_roberta
-from tests.test_apps import Interrupt
-from tests.test_training import read_events
+from dreamkeras.text.presets import build_random_preset
+from dreamkeras.text.synthetic import DEMO_WORDS
+from dreamkeras.text.synthetic import synthetic_texts
+from dreamkeras_cli import commands
+from tests.app_helpers import BACKEND
+from tests.app_helpers import FIRST_LINE
+from tests.app_helpers import Interrupt
+from tests.app_helpers import header
+from tests.app_helpers import paths
+from tests.app_helpers import read_events
+from tests.app_helpers import report
 
 pytestmark = pytest.mark.app
 
-BACKEND = keras.backend.backend()
 MAX_LENGTH = 16
 # The cheapest settings: one block, width 8, two steps, one eval batch.
 TINY = [
@@ -38,24 +46,10 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    """A local RoBERTa preset (random weights, small BPE vocabulary)."""
-    directory = str(tmp_path_factory.mktemp("tiny_roberta"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tokenizer, masked_lm = tiny_roberta(DEMO_WORDS, max_sequence_length=32, seed=3)
-    return save_tiny_preset(directory, tokenizer, masked_lm, sequence_length=32)
-
-
-def paths(tmp_path, name="run"):
-    return [
-        "--output", str(tmp_path / f"{name}.keras"),
-        "--logdir", str(tmp_path / f"{name}_logs"),
-    ]
-
-
-def report(tmp_path, name="run"):
-    with open(tmp_path / f"{name}.json") as f:
-        return json.load(f)
+    """A local RoBERTa preset (random weights, hidden size 16)."""
+    directory = str(tmp_path_factory.mktemp("tiny_roberta") / "preset")
+    build_random_preset(directory, words=DEMO_WORDS, hidden_dim=16, max_sequence_length=32, seed=3)
+    return directory
 
 
 def write_text_folder(root, texts, labels, class_names, split=None):
@@ -67,68 +61,146 @@ def write_text_folder(root, texts, labels, class_names, split=None):
             f.write(text)
 
 
-def test_ag_news_dreamnet_on_tfds_mock_data(tmp_path, preset):
-    """DreamNet-1 end to end: report, dreams, TensorBoard, saving round trip."""
-    import tensorflow_datasets as tfds
-
-    with tfds.testing.mock_data(num_examples=16):
-        status = ag_news.main(
-            TINY + ["--model", "dreamnet", "--encoder", preset] + paths(tmp_path)
-        )
-        data = dk_text.load_tfds_text("ag_news_subset", ("title", "description"))
-        samples = [t.numpy().decode() for t, _ in data.eval.take(3)]
-    assert status == 0
-    result = report(tmp_path)
-    assert result["model"] == "TextDreamNet" and result["num_classes"] == 4
-    assert result["encoder_random_weights"] and not result["fast_dev_run"]
-    assert result["epochs_completed"] == 1 and result["optimizer_steps"] == 2
-    assert 0.0 <= result["test_accuracy"] <= 1.0
-    params = result["params"]
-    assert params["trainable"] + params["non_trainable"] == params["total"]
-
-    model = keras.saving.load_model(tmp_path / "run.keras")
-    assert isinstance(model, dreamkeras.models.TextDreamNet)
-    # The frozen masked LM stays frozen after reloading and holds all the
-    # non-trainable weights the report counted.
-    assert all(not w.trainable for w in model.masked_lm.weights)
-    assert params["frozen"] == params["encoder"] == sum(
-        int(np.prod(w.shape)) for w in model.masked_lm.weights
-    )
-
-    # Dreams: one row per sample text (the first test texts), one decoded
-    # dream per connection, the same strings as the reloaded model's.
-    assert len(result["dreams"]) == 3
-    assert all(len(row["dreams"]) == 1 for row in result["dreams"])
-    preprocessor = dk_text.make_preprocessor(
-        keras_hub_tokenizer(preset), MAX_LENGTH, model.masked_lm.backbone
-    )
-    again = dk_text.dream_texts(model, samples, preprocessor)
-    assert again == result["dreams"]
-    tags = read_events(str(tmp_path / "run_logs"))
-    assert "dreams" in tags and "epoch_accuracy" in tags
-
-
 def keras_hub_tokenizer(preset):
     import keras_hub
 
     return keras_hub.tokenizers.Tokenizer.from_preset(preset)
 
 
-def test_imdb_lstm_baseline_with_augmentation(tmp_path, preset):
+def test_fast_dev_run_says_it_is_not_real_and_dreams(tmp_path, capsys):
+    argv = ["--backend", BACKEND, "--fast-dev-run", "--blocks", "1", "--verbose", "0"]
+    assert yelp.main(argv + paths(tmp_path)) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert FIRST_LINE.match(lines[0]) and "NOT a real run" in lines[0]
+    head = header(out)
+    preset = str(tmp_path / "run_logs" / "fast_dev_run_random_roberta")
+    assert head["replaces"].startswith(f"--encoder roberta_base_en -> {preset}")
+    assert head["model"].startswith("TextDreamNet, 1 LSTM block(s) of width 8, embedding width 32")
+    assert f"encoder {preset}: RANDOM weights" in head["model"]
+    assert head["data"].startswith("yelp (synthetic): 32 training / 16 held-out texts, 2 classes")
+    assert "Dreams (original, then one per dream connection):" in out
+
+    result = report(tmp_path)
+    assert result["fast_dev_run"] and result["synthetic_data"] and result["encoder_random_weights"]
+    assert result["uses_encoder_weights"] and result["embedding_dim"] == 32
+    assert result["epochs_completed"] == 2 and result["optimizer_steps"] == 4
+    assert result["reload_check"]["abs_loss_diff"] < 1e-5
+    # One decoded dream per connection for each sample text, as the saved
+    # model decodes them.
+    model = keras.saving.load_model(tmp_path / "run.keras")
+    assert isinstance(model, dreamkeras.models.TextDreamNet)
+    assert all(not w.trainable for w in model.masked_lm.weights)
+    preprocessor = dk_text.make_preprocessor(keras_hub_tokenizer(preset), MAX_LENGTH)
+    samples = [row["original"] for row in result["dreams"]]
+    assert len(samples) == 3 and all(len(row["dreams"]) == 1 for row in result["dreams"])
+    assert dk_text.dream_texts(model, samples, preprocessor) == result["dreams"]
+    tags = read_events(str(tmp_path / "run_logs"))
+    assert "dreams" in tags and "epoch_accuracy" in tags
+
+
+@pytest.mark.parametrize(
+    "kind, random_shown",
+    [
+        ("lstm", False),
+        pytest.param("textcnn", False, marks=pytest.mark.large),
+        pytest.param("sleepnet", True, marks=pytest.mark.large),
+    ],
+)
+def test_header_says_random_only_where_the_encoder_weights_are_used(
+    tmp_path, preset, kind, random_shown
+):
+    """The fast dev run above shows RANDOM for a DreamNet; a baseline does not."""
+    texts, labels = synthetic_texts(3, 24, seed=1)
+    write_text_folder(tmp_path / "texts", texts, labels, ["a", "b", "c"])
+    config = commands.run_config(
+        "text_folder",
+        ["--model", kind, "--encoder", preset, "--data-dir", str(tmp_path / "texts"),
+         "--blocks", "1", "--max-length", "16", "--batch-size", "4"],
+    )
+    run = training.TextClassification().prepare(config, contextlib.nullcontext())
+    model_line = run.lines[0]
+    assert ("RANDOM" in model_line) == random_shown, model_line
+    if not random_shown:
+        assert model_line.endswith(f"tokenizer of {preset} (its weights are not used)")
+    # Matched baselines: every model's token embedding is the encoder's width.
+    assert "embedding width 16" in model_line
+    assert run.report["embedding_dim"] == 16
+    assert run.report["uses_encoder_weights"] == (kind == "sleepnet")
+    embeddings = [w for w in run.model.weights if "embedding" in w.path and w.shape[-1] == 16]
+    assert embeddings, [w.path for w in run.model.weights]
+
+
+def test_baselines_take_the_connected_models_embedding_width():
+    from dreamkeras.training.text_task import embedding_width
+    from dreamkeras_cli.config import TextModel
+
+    for kind in ("lstm", "textcnn"):
+        assert embedding_width(TextModel(kind=kind, width=64), 768) == 768
+        assert embedding_width(TextModel(kind=kind, embedding_dim=100), 768) == 100
+    assert embedding_width(TextModel(kind="sleepnet", width=64), 768) == 768
+    random = TextModel(kind="dreamnet", width=64, embedding="random")
+    assert embedding_width(random, 768) == 64
+
+
+def test_errors_before_training_are_one_line(tmp_path, preset, capsys):
+    def error(argv):
+        assert text_folder.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    base = ["--backend", BACKEND, "--verbose", "0", "--max-length", "16"] + paths(tmp_path)
+    assert "--data-dir" in error(base + ["--encoder", preset])
+    assert "no_such_preset" in error(
+        base + ["--encoder", str(tmp_path / "no_such_preset"), "--data-dir", str(tmp_path)]
+    )
+    one_class = tmp_path / "one"
+    write_text_folder(one_class, ["a b", "c d"], [0, 0], ["only"])
+    assert "at least 2" in error(base + ["--encoder", preset, "--data-dir", str(one_class)])
+    # The tiny preset's encoder takes 32 positions.
+    assert "max_sequence_length" in error(
+        base + ["--encoder", preset, "--data-dir", str(one_class), "--max-length", "33"]
+    )
+    assert "--blocks must be 1 to 4" in error(base + ["--blocks", "5"])
+    (tmp_path / "run.keras").write_text("keep me")
+    assert "--overwrite" in error(base + ["--encoder", preset])
+    assert (tmp_path / "run.keras").read_text() == "keep me"
+
+
+@pytest.mark.large
+def test_ag_news_dreamnet_on_tfds_mock_data(tmp_path, preset):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=16):
+        status = ag_news.main(TINY + ["--model", "dreamnet", "--encoder", preset] + paths(tmp_path))
+    assert status == 0
+    result = report(tmp_path)
+    assert result["model"] == "TextDreamNet" and result["num_classes"] == 4
+    assert result["encoder_random_weights"] and not result["fast_dev_run"]
+    assert result["epochs_completed"] == 1 and result["optimizer_steps"] == 2
+    model = keras.saving.load_model(tmp_path / "run.keras")
+    params = result["params"]
+    assert params["frozen"] == params["encoder"] == sum(
+        int(np.prod(w.shape)) for w in model.masked_lm.weights
+    )
+
+
+@pytest.mark.large
+def test_imdb_lstm_baseline_with_augmentation(tmp_path, preset, capsys):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=12):
-        status = imdb.main(
-            TINY + ["--model", "lstm", "--encoder", preset, "--augment"]
-            + paths(tmp_path)
-        )
+        status = imdb.main(TINY + ["--model", "lstm", "--encoder", preset, "--augment"] + paths(tmp_path))
     assert status == 0
+    assert "RANDOM" not in capsys.readouterr().out
     result = report(tmp_path)
     assert result["model"] == "LSTMClassifier" and result["num_classes"] == 2
     assert result["augment"] and result["params"]["frozen"] == 0
-    assert result["dataset"] == "imdb_reviews"
+    assert result["dataset"] == "imdb_reviews" and not result["uses_encoder_weights"]
 
 
+@pytest.mark.large
 @pytest.mark.saving
 def test_text_folder_resume_after_a_kill_with_empty_and_long_texts(tmp_path, preset):
     """A run killed after its first epoch resumes at the second and finishes.
@@ -143,8 +215,7 @@ def test_text_folder_resume_after_a_kill_with_empty_and_long_texts(tmp_path, pre
     folder = tmp_path / "texts"
     write_text_folder(folder, texts, labels, ["news", "sport", "tech"])
     argv = TINY + [
-        "--model", "textcnn", "--encoder", preset, "--data-dir", str(folder),
-        "--epochs", "2",
+        "--model", "textcnn", "--encoder", preset, "--data-dir", str(folder), "--epochs", "2",
     ] + paths(tmp_path)
     with pytest.raises(KeyboardInterrupt):
         text_folder.main(argv, callbacks=[Interrupt(after_epoch=0)])
@@ -168,12 +239,14 @@ def test_text_folder_resume_after_a_kill_with_empty_and_long_texts(tmp_path, pre
     assert list(np.sum(np.asarray(x["padding_mask"]), axis=1)) == [2, MAX_LENGTH]
     model = keras.saving.load_model(tmp_path / "run.keras")
     assert isinstance(model, dreamkeras.models.TextCNNClassifier)
-    inputs = {k: np.asarray(v) for k, v in x.items()}
-    probabilities = keras.ops.convert_to_numpy(model.predict(inputs, verbose=0))
+    probabilities = keras.ops.convert_to_numpy(
+        model.predict({k: np.asarray(v) for k, v in x.items()}, verbose=0)
+    )
     assert probabilities.shape == (2, 3)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.large
 def test_yelp5_csv_label_out_of_range(tmp_path, preset, capsys):
     """Yelp-5 CSV: stars 1-5 become 0-4; a 7 stops with a clear error."""
     folder = tmp_path / "yelp5"
@@ -185,60 +258,9 @@ def test_yelp5_csv_label_out_of_range(tmp_path, preset, capsys):
     text, label = next(iter(data.eval))
     assert text.numpy() == b'text number 0 is "quoted", ok' and int(label) == 0
     status = yelp.main(
-        TINY + ["--model", "textcnn", "--encoder", preset, "--yelp5", str(folder)]
-        + paths(tmp_path)
+        TINY + ["--model", "textcnn", "--encoder", preset, "--yelp5", str(folder)] + paths(tmp_path)
     )
     assert status == 2
     err = capsys.readouterr().err
     assert "label" in err and "[0, 5)" in err and "6" in err
     assert not os.path.exists(tmp_path / "run.keras")
-
-
-def test_fast_dev_run_says_it_is_not_real(tmp_path, capsys):
-    status = yelp.main(
-        ["--backend", BACKEND, "--fast-dev-run", "--model", "textcnn", "--epochs", "1", "--verbose", "0"]
-        + paths(tmp_path)
-    )
-    assert status == 0
-    out = capsys.readouterr().out
-    assert "NOT a real run" in out and "RANDOM" in out
-    result = report(tmp_path)
-    assert result["fast_dev_run"] and result["synthetic_data"]
-    assert result["encoder_random_weights"]
-    assert result["reload_check"]["abs_loss_diff"] < 1e-5
-
-
-def test_clear_errors_for_bad_inputs(tmp_path, preset, capsys):
-    def error(argv):
-        assert text_folder.main(argv) == 2
-        return capsys.readouterr().err
-
-    base = ["--backend", BACKEND, "--verbose", "0", "--max-length", "16"] + paths(tmp_path)
-    assert "--data-dir" in error(base + ["--encoder", preset])
-    missing = str(tmp_path / "no_such_preset")
-    assert "no_such_preset" in error(
-        base + ["--encoder", missing, "--data-dir", str(tmp_path)]
-    )
-    one_class = tmp_path / "one"
-    write_text_folder(one_class, ["a b", "c d"], [0, 0], ["only"])
-    assert "at least 2" in error(base + ["--encoder", preset, "--data-dir", str(one_class)])
-    # The tiny preset's encoder takes 32 positions.
-    assert "max_sequence_length" in error(
-        base + ["--encoder", preset, "--data-dir", str(one_class), "--max-length", "33"]
-    )
-    assert "--blocks must be 1 to 4" in error(base + ["--blocks", "5"])
-    (tmp_path / "run.keras").write_text("keep me")
-    assert "--overwrite" in error(base + ["--encoder", preset])
-    assert (tmp_path / "run.keras").read_text() == "keep me"
-
-
-def test_text_datasets_are_registered_with_shared_flags():
-    for name in ("ag_news", "imdb", "yelp", "text_folder"):
-        args = training.parse_args(name, ["--model", "lstm", "--max-train-examples", "5"])
-        assert args.train_subset == 5 and args.model == "lstm"
-        assert args.token_mode == "straight_through"
-    args = training.parse_args("yelp", ["--sleep-mode", "argmax", "--yelp5", "x"])
-    assert args.token_mode == "argmax" and args.yelp5 == "x"
-    with pytest.raises(SystemExit):
-        training.parse_args("imdb", ["--yelp5", "x"])
-    assert isinstance(dk_data.DataError("x"), ValueError)

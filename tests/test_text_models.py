@@ -25,8 +25,8 @@ from dreamkeras.models import LSTMClassifier
 from dreamkeras.models import TextCNNClassifier
 from dreamkeras.models import TextDreamNet
 from dreamkeras.models import TextSleepNet
-from dreamkeras.text.testing import save_tiny_preset
-from dreamkeras.text.testing import tiny_roberta
+from dreamkeras.text.presets import save_random_preset as save_tiny_preset
+from dreamkeras.text.presets import random_roberta as tiny_roberta
 
 WORDS = (
     "the cat sat on mat a dog ran in park stock market rose fell news "
@@ -298,7 +298,7 @@ def test_builder_argument_errors(preset):
         TextDreamNet(masked_lm.backbone, 2)
     # A tokenizer with another vocabulary: clear error at build time.
     other = keras_hub.tokenizers.RobertaTokenizer(
-        *dreamkeras.text.testing.tiny_bpe_vocabulary(["only", "few", "words"])
+        *dreamkeras.text.presets.bpe_vocabulary(["only", "few", "words"])
     )
     with pytest.raises(ValueError, match="does not match the backbone"):
         build("sleep", masked_lm, tokenizer=other)

@@ -1,7 +1,6 @@
-"""Text augmentation, dream decoding, data checks and the tiny RoBERTa helper."""
+"""Text augmentation, dream decoding, data checks and the random RoBERTa builder."""
 
 import difflib
-import warnings
 
 import keras
 import keras_hub
@@ -21,9 +20,9 @@ from dreamkeras.text import double_dataset
 from dreamkeras.text import dream_texts
 from dreamkeras.text import make_preprocessor
 from dreamkeras.text import word_vocabulary
-from dreamkeras.text.testing import save_tiny_preset
-from dreamkeras.text.testing import tiny_bpe_vocabulary
-from dreamkeras.text.testing import tiny_roberta
+from dreamkeras.text.presets import bpe_vocabulary
+from dreamkeras.text.presets import build_random_preset
+from dreamkeras.text.presets import random_roberta
 
 WORDS = "the cat sat on mat a dog ran in park stock market rose fell today".split()
 HUNDRED = " ".join(f"w{i}" for i in range(100))
@@ -122,20 +121,18 @@ def test_word_vocabulary():
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tokenizer, masked_lm = tiny_roberta(WORDS, max_sequence_length=16, seed=5)
-    return save_tiny_preset(str(tmp_path_factory.mktemp("roberta")), tokenizer, masked_lm)
+    directory = str(tmp_path_factory.mktemp("roberta") / "preset")
+    build_random_preset(directory, words=WORDS, hidden_dim=16, max_sequence_length=16, seed=5)
+    return directory
 
 
-def test_tiny_roberta_warns_and_spells_words_whole():
-    with pytest.warns(UserWarning, match="RANDOM"):
-        tokenizer, masked_lm = tiny_roberta(["cat", "sat"], hidden_dim=8, num_heads=1)
+def test_random_roberta_spells_words_whole():
+    tokenizer, masked_lm = random_roberta(["cat", "sat"], hidden_dim=8, num_heads=1)
     assert tokenizer.vocabulary_size() == masked_lm.backbone.vocabulary_size
     ids = np.asarray(tokenizer("cat sat cat"))
     assert len(ids) == 3  # "cat", "Ġsat", "Ġcat": whole words
     assert tokenizer.detokenize(ids) in ("cat sat cat", b"cat sat cat")
-    vocabulary, merges = tiny_bpe_vocabulary(["cat"])
+    vocabulary, merges = bpe_vocabulary(["cat"])
     assert {"<s>", "<pad>", "</s>", "<mask>", "cat", "Ġcat"} <= set(vocabulary)
     assert sorted(vocabulary.values()) == list(range(len(vocabulary)))
 
@@ -156,7 +153,7 @@ def test_preprocessor_truncates_and_handles_empty_text(preset):
     assert probs.shape == (2, 2) and np.all(np.isfinite(probs))
     with pytest.raises(ValueError, match="max_sequence_length"):
         make_preprocessor(tokenizer, 64, backbone)
-    other = keras_hub.tokenizers.RobertaTokenizer(*tiny_bpe_vocabulary(["x"]))
+    other = keras_hub.tokenizers.RobertaTokenizer(*bpe_vocabulary(["x"]))
     with pytest.raises(ValueError, match="does not match the backbone"):
         make_preprocessor(other, 12, backbone)
 

@@ -1,27 +1,18 @@
-"""Tests of the training module: FLOPs, callbacks, flags, parameter counts."""
+"""Tests of the training package: FLOPs, callbacks, the engine's pieces, parameter counts."""
 
-import glob
-import os
+import json
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import dreamkeras
 from dreamkeras import training
+from dreamkeras.training import engine
+from dreamkeras.training import report as reporting
 from dreamkeras.utils import profiling
-
-
-def read_events(logdir):
-    """Returns {tag: [values]} of the scalar/text summaries under logdir."""
-    tags = {}
-    for path in glob.glob(os.path.join(logdir, "**", "events.out.tfevents.*"), recursive=True):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                tensor = tf.make_ndarray(value.tensor) if value.HasField("tensor") else None
-                tags.setdefault(value.tag, []).append(tensor)
-    return tags
+from dreamkeras_cli import commands
+from tests.app_helpers import read_events
 
 
 def test_count_flops_matches_hand_computation():
@@ -173,55 +164,65 @@ def test_hparams_logger_writes_a_summary(tmp_path):
         assert logger.written_with == "hparams_plugin" and tags
 
 
-def test_every_flag_is_documented():
-    defaults, _ = training.DATASETS["cifar100"]
-    parser = training.build_parser(defaults)
-    flags = {
-        "--backend", "--model", "--blocks", "--chain", "--encoder", "--unfreeze",
-        "--epochs", "--batch-size", "--lr", "--mixed-precision", "--randaugment",
-        "--mixup-alpha", "--data-dir", "--logdir", "--output", "--seed", "--resume",
-        "--overwrite", "--steps-per-epoch", "--fast-dev-run", "--distribute",
-    }
-    documented = {
-        option: action.help
-        for action in parser._actions
-        for option in action.option_strings
-    }
-    assert flags <= set(documented)
-    assert all(documented[f] and len(documented[f]) > 10 for f in flags)
-    args = parser.parse_args([])
-    assert (args.model, args.blocks, args.epochs, args.lr) == ("dreamnet", 3, 30, 0.005)
-    assert (args.beta_1, args.beta_2, args.epsilon) == (0.9, 0.999, 1e-5)
-    assert args.encoder == "hf://facebook/vit-mae-base"
-    assert args.randaugment and args.mixup_alpha > 0
-    assert not parser.parse_args(["--no-randaugment"]).randaugment
-
-
-def test_build_model_follows_the_flags():
-    defaults, _ = training.DATASETS["cifar100"]
-    parser = training.build_parser(defaults)
-    args = parser.parse_args(["--model", "baseline", "--blocks", "2", "--width", "8"])
-    model = training.build_model(args, 10, (32, 32, 3))
+def test_build_model_follows_the_config():
+    config = commands.run_config("cifar100", ["--model", "baseline", "--blocks", "2", "--width", "8"])
+    model = training.build_model(config.model, 10, (32, 32, 3))
     assert isinstance(model, dreamkeras.ChainClassifier)
     assert (model.num_blocks, model.stem, model.width) == (2, "cifar", 8)
-    args = parser.parse_args(["--model", "sleepnet", "--blocks", "1", "--width", "8", "--unfreeze"])
+    config = commands.run_config(
+        "cifar100", ["--model", "sleepnet", "--blocks", "1", "--width", "8", "--unfreeze"]
+    )
     vit = dreamkeras.encoders.load_encoder("vit-tiny-32")
-    model = training.build_model(args, 10, (64, 64, 3), vit)
+    model = training.build_model(config.model, 10, (64, 64, 3), vit)
     assert isinstance(model, dreamkeras.SleepNet)
     assert model.stem == "imagenet" and model.trainable_encoder
     assert not model.remat and not model.stop_gradient
-    args = parser.parse_args(
-        ["--model", "dreamnet", "--blocks", "1", "--width", "8", "--remat", "--stop-gradient"]
+    config = commands.run_config(
+        "cifar100",
+        ["--model", "dreamnet", "--blocks", "1", "--width", "8", "--remat", "--stop-gradient"],
     )
     mae = dreamkeras.encoders.load_autoencoder("mae-tiny-32")
-    model = training.build_model(args, 10, (32, 32, 3), mae)
+    model = training.build_model(config.model, 10, (32, 32, 3), mae)
     assert isinstance(model, dreamkeras.DreamNet) and model.remat and model.stop_gradient
     assert model.get_layer("dream_connection_1").remat
 
 
+def test_compile_classifier_follows_the_optimizer_config():
+    config = commands.run_config("cifar100", ["--lr", "0.01", "--weight-decay", "0.001", "--epsilon", "1e-7"])
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(10, activation="softmax")])
+    training.compile_classifier(model, config.optimizer, num_classes=10)
+    optimizer = model.optimizer
+    assert isinstance(optimizer, keras.optimizers.Adam)
+    assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(0.01)
+    assert optimizer.weight_decay == pytest.approx(0.001) and optimizer.epsilon == 1e-7
+    history = model.fit(np.ones((4, 3)), keras.utils.to_categorical([0, 1, 2, 3], 10), verbose=0)
+    assert sorted(history.history) == ["accuracy", "loss", "top5_accuracy"]
+    training.compile_classifier(model, config.optimizer, num_classes=4, sparse=True)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+
+
+def test_backup_epoch_and_the_resume_line(tmp_path):
+    config = commands.run_config("cifar100", ["--logdir", str(tmp_path / "logs"), "--epochs", "5"])
+    assert engine.backup_epoch(config.files.backup) is None
+    (tmp_path / "logs" / "backup").mkdir(parents=True)
+    (tmp_path / "logs" / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 1}))
+    assert engine.backup_epoch(config.files.backup) == 2
+    lines = reporting.file_lines(config, 2)
+    assert lines[-1].split() == ["resume", "resuming", "the", "interrupted", "run", "at", "epoch",
+                                 "3/5", "from", config.files.backup]
+    assert "run the same command again" in reporting.file_lines(config, None)[-1]
+
+
+def test_the_report_is_written_whole(tmp_path):
+    path = tmp_path / "report.json"
+    reporting.write_json(str(path), {"loss": float("nan"), "steps": np.int64(3), "shape": (2, 3)})
+    assert json.loads(path.read_text()) == {"loss": "nan", "steps": 3, "shape": [2, 3]}
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # No temporary left.
+
+
 def test_a_nan_loss_is_an_error_that_names_the_fix():
-    from dreamkeras.training.trainer import TrainingSetupError
-    from dreamkeras.training.trainer import check_losses_finite
+    from dreamkeras.training import TrainingSetupError
+    from dreamkeras.training import check_losses_finite
 
     def fit(targets):
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

@@ -1,4 +1,8 @@
-"""Tests of the KerasTuner searches (`dreamkeras.tuning`, `tuning/search.py`)."""
+"""Tests of the KerasTuner searches (`dreamkeras.tuning`, `tuning/search.py`).
+
+The default suite runs the HyperModels' builds and one small search; the
+killed-and-resumed search is `large`.
+"""
 
 import json
 import os
@@ -11,10 +15,20 @@ import pytest
 import dreamkeras
 from dreamkeras import tuning
 from dreamkeras.data import from_arrays
+from dreamkeras.text.presets import build_random_preset
+from dreamkeras_cli import tool_builders
+from dreamkeras_cli import commands
+from dreamkeras_cli.datasets import DATASETS
+from dreamkeras_cli.flags import build_parser
+from tests.app_helpers import BACKEND
+from tests.app_helpers import OTHER_BACKEND
+from tests.app_helpers import header
+from tests.app_helpers import read_events
+from tests.helpers import assert_bitwise_equal
+from tests.helpers import assert_some_changed
+from tests.helpers import snapshot
 from tests.test_data_pipeline import write_fashion_mnist
-from tests.test_training import read_events
-
-BACKEND = keras.backend.backend()
+from tuning import search as search_script
 # SleepNet on a random ViT, M in {1, 2}: the cheapest model with connections.
 TINY = [
     "--backend", BACKEND, "--dataset", "fashion_mnist", "--model", "sleepnet",
@@ -60,14 +74,51 @@ def _completed(project):
     return trials
 
 
+def _search(argv):
+    args = build_parser("search").parse_args(argv)
+    return tool_builders.search_config(args, DATASETS[args.dataset])
+
+
 @pytest.mark.app
+def test_one_small_search_reports_and_saves_the_best_model(tmp_path, capsys):
+    argv = _argv(tmp_path, "--max-trials", "1")
+    argv[argv.index("blocks=1,2")] = "blocks=1"
+    assert search_script.main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("dreamkeras search: random search over blocks,unfreeze")
+    head = header(out)
+    project = tmp_path / "runs" / "p"
+    assert head["project"].startswith(f"{project} (0 trial(s) finished before)")
+    assert "vit-tiny-32: RANDOM weights" in head["model"]
+    assert head["data"].startswith("fashion_mnist: 36 training / 4 validation / 16 test examples")
+    with open(project / "best_trials.json") as f:
+        summary = json.load(f)
+    assert summary["trials_finished"] == 1 and summary["encoder_random_weights"]
+    best = summary["best"]
+    assert best["hyperparameters"]["blocks"] == 1
+    assert summary["fixed"]["lr"] == 0.005 and summary["fixed"]["chain"] == "resnet18"
+    model = keras.saving.load_model(best["model_path"])
+    assert isinstance(model, dreamkeras.SleepNet) and model.num_blocks == 1
+    assert model.trainable_encoder == best["hyperparameters"]["unfreeze"]
+    # The test accuracy in the summary is the saved best model's.
+    config = commands.run_config("fashion_mnist", ["--batch-size", "8", "--data-dir", str(tmp_path / "fmnist")])
+    data = dreamkeras.data.load_fashion_mnist(str(tmp_path / "fmnist"))
+    _, test_ds = dreamkeras.training.make_pipelines(config, data, (32, 32, 3))
+    result = model.evaluate(test_ds, return_dict=True, verbose=0)
+    np.testing.assert_allclose(result["accuracy"], best["test_accuracy"], atol=1e-6)
+    with open(project / "best_trials.md") as f:
+        assert "| rank | trial | blocks | unfreeze |" in f.read()
+
+
+@pytest.mark.app
+@pytest.mark.large
 def test_killed_search_resumes_and_best_model_loads(tmp_path, monkeypatch):
     project = str(tmp_path / "runs" / "p")
     # Run 1: killed during the second trial.
     monkeypatch.setattr(CountFits, "fits", 0)
     monkeypatch.setattr(CountFits, "kill_at_fit", 2)
     with pytest.raises(KeyboardInterrupt):
-        tuning.run_search(_argv(tmp_path, "--max-trials", "2"), callbacks=[CountFits()])
+        tuning.run_search(_search(_argv(tmp_path, "--max-trials", "2")), callbacks=[CountFits()])
     first = _completed(project)
     assert len(first) == 1
     (first_id, first_trial), = first.items()
@@ -77,7 +128,7 @@ def test_killed_search_resumes_and_best_model_loads(tmp_path, monkeypatch):
     # Run 2: the same command continues; only the killed trial runs again.
     monkeypatch.setattr(CountFits, "fits", 0)
     monkeypatch.setattr(CountFits, "kill_at_fit", None)
-    summary = tuning.run_search(_argv(tmp_path, "--max-trials", "2"), callbacks=[CountFits()])
+    summary = tuning.run_search(_search(_argv(tmp_path, "--max-trials", "2")), callbacks=[CountFits()])
     assert CountFits.fits == 1
     assert summary["trials_finished_before_this_run"] == 1
     assert summary["trials_finished"] == 2
@@ -112,23 +163,18 @@ def test_killed_search_resumes_and_best_model_loads(tmp_path, monkeypatch):
     assert isinstance(model, dreamkeras.SleepNet)
     assert model.num_blocks == best["hyperparameters"]["blocks"]
     assert model.trainable_encoder == best["hyperparameters"]["unfreeze"]
-    data = dreamkeras.data.load_fashion_mnist(str(tmp_path / "fmnist"))
-    args = tuning.vision_settings("fashion_mnist", batch_size=8)
-    _, test_ds = dreamkeras.training.make_pipelines(args, data, (32, 32, 3))
-    result = model.evaluate(test_ds, return_dict=True, verbose=0)
-    np.testing.assert_allclose(result["accuracy"], best["test_accuracy"], atol=1e-6)
 
     # --report-only runs no trial and reports the same best trial.
     monkeypatch.setattr(CountFits, "fits", 0)
     report = tuning.run_search(
-        _argv(tmp_path, "--max-trials", "3", "--report-only"), callbacks=[CountFits()]
+        _search(_argv(tmp_path, "--max-trials", "3", "--report-only")), callbacks=[CountFits()]
     )
     assert CountFits.fits == 0 and report["trials_finished"] == 2
     assert report["best"]["trial_id"] == best["trial_id"]
 
     # Another command on the same project is refused, with the fix named.
-    with pytest.raises(tuning.SearchSetupError, match="--overwrite"):
-        tuning.run_search(_argv(tmp_path, "--max-trials", "2", "--width", "16"))
+    with pytest.raises(dreamkeras.training.TrainingSetupError, match="--overwrite"):
+        tuning.run_search(_search(_argv(tmp_path, "--max-trials", "2", "--width", "16")))
 
 
 def _tiny_data():
@@ -139,12 +185,11 @@ def _tiny_data():
 
 
 def test_vision_hyperparameters_change_the_model():
-    settings = tuning.vision_settings(
-        "fashion_mnist", model="sleepnet", encoder="vit-tiny-32", width=8,
-        weight_decay=0.0,
+    config = commands.run_config(
+        "fashion_mnist", ["--model", "sleepnet", "--encoder", "vit-tiny-32", "--width", "8"]
     )
     hypermodel = tuning.VisionHyperModel(
-        settings, _tiny_data(), search_space=("blocks", "unfreeze", "weight_decay", "lr")
+        config, _tiny_data(), search_space=("blocks", "unfreeze", "weight_decay", "lr")
     )
 
     def build(**values):
@@ -162,7 +207,10 @@ def test_vision_hyperparameters_change_the_model():
     assert model.optimizer.weight_decay == pytest.approx(1e-4)
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
     # Unsearched hyperparameters are recorded as fixed at the flags' values.
-    assert hp.get("chain") == "resnet18" and hp.get("mixup_alpha") == settings.mixup_alpha
+    assert hp.get("chain") == "resnet18" and hp.get("mixup_alpha") == config.augment.mixup_alpha
+    trial = hypermodel.trial_config(hp)
+    assert (trial.model.blocks, trial.optimizer.lr, trial.optimizer.weight_decay) == (1, 1e-3, 1e-4)
+    assert config.model.blocks == 3 and config.optimizer.lr == 0.005  # Unchanged.
 
     _, model = build(blocks=3, unfreeze=True, lr=1e-3, weight_decay=1e-4)
     connections = [l for l in model.layers if "connection" in l.name]
@@ -171,39 +219,32 @@ def test_vision_hyperparameters_change_the_model():
     assert len(model.trainable_weights) > frozen_trainable + len(model.encoder.weights) - 1
 
     with pytest.raises(ValueError, match="Searchable"):
-        tuning.VisionHyperModel(settings, _tiny_data(), search_space=("depth",))
+        tuning.VisionHyperModel(config, _tiny_data(), search_space=("depth",))
     with pytest.raises(ValueError, match="not searched"):
-        tuning.VisionHyperModel(settings, _tiny_data(), values={"lr": [0.1]})
+        tuning.VisionHyperModel(config, _tiny_data(), values={"lr": [0.1]})
+    baseline = commands.run_config("fashion_mnist", ["--model", "baseline"])
+    with pytest.raises(ValueError, match="no encoder connection"):
+        tuning.VisionHyperModel(baseline, _tiny_data(), search_space=("unfreeze",))
 
 
-@pytest.mark.app
-def test_search_flags_are_checked(tmp_path, capsys):
-    parser = tuning.build_search_parser()
-    args = parser.parse_args([])
-    assert (args.tuner, args.search_space, args.dataset) == ("random", "blocks,unfreeze", "fashion_mnist")
-    for flag in ("--tuner", "--max-trials", "--executions-per-trial", "--directory",
-                 "--project-name", "--overwrite", "--search-space", "--blocks", "--lr"):
-        assert any(flag in action.option_strings for action in parser._actions)
-    assert tuning.main(_argv(tmp_path, "--search-space", "blocks,depth")) == 2
+def test_search_errors_are_one_line(tmp_path, capsys):
+    assert search_script.main(_argv(tmp_path, "--search-space", "blocks,depth")) == 2
     assert "unknown hyperparameter" in capsys.readouterr().err
-    assert tuning.main(_argv(tmp_path, "--values", "lr=0.1")) == 2
-    assert "not searched" in capsys.readouterr().err
-    other = next(b for b in ("jax", "tensorflow", "torch") if b != BACKEND)
-    assert tuning.main(_argv(tmp_path, "--backend", other)) == 2
+    assert search_script.main(_argv(tmp_path, "--backend", OTHER_BACKEND)) == 2
     err = capsys.readouterr().err
     assert "new process" in err and "tuning/search.py" in err
+    assert not (tmp_path / "runs").exists()
 
 
 def test_text_hyperparameters_change_the_model(tmp_path):
-    from dreamkeras.text import testing
-
-    words = ["the", "cat", "sat", "on", "mat"]
-    tokenizer, masked_lm = testing.tiny_roberta(words, seed=0)
-    preset = testing.save_tiny_preset(str(tmp_path / "roberta"), tokenizer, masked_lm)
+    preset = str(tmp_path / "roberta")
+    build_random_preset(preset, words=["the", "cat", "sat", "on", "mat"], hidden_dim=16, seed=0)
+    config = commands.run_config(
+        "text_folder",
+        ["--model", "sleepnet", "--encoder", preset, "--width", "8", "--embedding", "random"],
+    )
     hypermodel = tuning.TextHyperModel(
-        preset, num_classes=2, model="sleepnet",
-        settings={"width": 8, "embedding": "random"},
-        search_space=("blocks", "token_mode", "unfreeze"),
+        config, num_classes=2, search_space=("blocks", "token_mode", "unfreeze")
     )
     hp = keras_tuner.HyperParameters()
     hp.values.update(blocks=2, token_mode="argmax", unfreeze=False)
@@ -214,11 +255,14 @@ def test_text_hyperparameters_change_the_model(tmp_path):
     assert len([l for l in model.layers if "connection" in l.name]) == 2
     assert all(not w.trainable for w in model.backbone.weights)
     x = {
-        "token_ids": np.ones((4, 6), "int32"),
-        "padding_mask": np.ones((4, 6), "int32"),
+        "token_ids": np.array([[0, 5, 6, 7, 2, 1], [0, 8, 9, 2, 1, 1]] * 2, "int32"),
+        "padding_mask": np.array([[1, 1, 1, 1, 1, 0], [1, 1, 1, 1, 0, 0]] * 2, "int32"),
     }
     y = np.array([0, 1, 0, 1])
-    history = hypermodel.fit(hp, model, x, y, epochs=1, batch_size=4, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
-    with pytest.raises(ValueError, match="sleepnet"):
-        tuning.TextHyperModel(preset, 2, model="lstm")
+    frozen, trained = snapshot(model.backbone.weights), snapshot(model.trainable_weights)
+    history = hypermodel.fit(hp, model, x, y, epochs=2, batch_size=4, verbose=0)
+    assert len(history.history["loss"]) == 2
+    assert_bitwise_equal(frozen, model.backbone.weights)  # The encoder stays frozen,
+    assert_some_changed(trained, model.trainable_weights)  # the rest trains.
+    with pytest.raises(ValueError, match="sleepnet or dreamnet"):
+        tuning.TextHyperModel(commands.run_config("text_folder", ["--model", "lstm"]), 2)

@@ -2,7 +2,6 @@
 
 import glob
 import os
-import sys
 
 import keras
 import numpy as np
@@ -155,7 +154,6 @@ def test_callback_during_fit(tmp_path):
 def test_app_draws_a_saved_dreamnet(model, tmp_path, capsys):
     from PIL import Image
 
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from apps import dream
 
     model_path = str(tmp_path / "dreamnet.keras")
@@ -168,11 +166,11 @@ def test_app_draws_a_saved_dreamnet(model, tmp_path, capsys):
         Image.fromarray(image).save(folder / f"{i}.png")
     (folder / "notes.txt").write_text("not an image")
     output = str(tmp_path / "out" / "grid.png")
-    grid = dream.main(
+    assert dream.main(
         ["--model", model_path, "--images", str(folder), "--output", output,
-         "--num-images", "2"]
-    )
-    assert os.path.isfile(output)
+         "--num-images", "2", "--rescale", "1"]
+    ) == 0
+    grid = np.asarray(Image.open(output))
     assert grid.shape == (2 * (SIZE + PAD) + PAD, 3 * (SIZE + PAD) + PAD, 3)
     np.testing.assert_allclose(_tile(grid, 1, 0), _rescaled(images[1]), atol=1)
     np.testing.assert_array_equal(grid, dream_grid(model, images[:2].astype("float32")))
@@ -180,12 +178,12 @@ def test_app_draws_a_saved_dreamnet(model, tmp_path, capsys):
 
     npy = str(tmp_path / "images.npy")
     np.save(npy, images.astype("float32"))
-    grid = dream.main(["--model", model_path, "--images", npy, "--output", output])
-    assert grid.shape[0] == 3 * (SIZE + PAD) + PAD
+    assert dream.main(["--model", model_path, "--images", npy, "--output", output]) == 0
+    assert np.asarray(Image.open(output)).shape[0] == 3 * (SIZE + PAD) + PAD
 
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match="No image files"):
-        dream.main(["--model", model_path, "--images", str(empty), "--output", output])
+    assert dream.main(["--model", model_path, "--images", str(empty), "--output", output]) == 2
+    assert "No image files" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         dream.main(["--model", model_path, "--images", npy, "--num-images", "0"])

@@ -409,7 +409,7 @@ def test_base_size_parity(tmp_path, spiece):
 )
 def test_text_app_with_xlnet_checkpoint(lm_checkpoint, tmp_path, model_kind, token_mode):
     from apps import text_folder
-    from dreamkeras.text.testing import synthetic_texts
+    from dreamkeras.text.synthetic import synthetic_texts
     from tests.test_text_apps import write_text_folder
 
     texts, labels = synthetic_texts(2, 16, seed=0)

@@ -4,10 +4,9 @@ A small real corpus for `apps/text_folder.py` on a machine without network:
 each category file of /usr/share/games/fortunes (entries separated by lines
 holding only `%`) becomes a class; entries are shuffled with a fixed seed,
 capped per class, and split into train/ and test/ folders of .txt files.
-
 With `--random-preset DIR` it also writes a small RoBERTa preset with RANDOM
-weights whose BPE vocabulary keeps the corpus' most frequent words whole
-(`dreamkeras.text.testing`): no pretrained weights can be downloaded here.
+weights whose vocabulary keeps the corpus' frequent words whole, with their
+case (`dreamkeras text-preset`).
 
 Usage:
 
@@ -16,14 +15,16 @@ Usage:
     python apps/text_folder.py --data-dir /tmp/fortunes --encoder /tmp/roberta_tiny
 """
 
-import argparse
-import collections
 import os
 import random
 import re
 import sys
 
-FORTUNES = "/usr/share/games/fortunes"
+from dreamkeras_cli.config import TrainingSetupError
+from dreamkeras_cli.flags import build_parser
+from dreamkeras_cli.runner import run_guarded
+from dreamkeras_cli.runner import start_backend
+from dreamkeras_cli.tool_commands import build_text_preset
 
 
 def read_entries(path):
@@ -33,31 +34,18 @@ def read_entries(path):
     return [e.strip() for e in re.split(r"^%\s*$", text, flags=re.M) if e.strip()]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, help="Folder to write (must not exist).")
-    parser.add_argument(
-        "--categories", nargs="+", default=["computers", "politics", "science", "work"],
-        help="Fortune category files (classes).",
-    )
-    parser.add_argument("--source", default=FORTUNES, help="Fortunes folder.")
-    parser.add_argument("--max-per-class", type=int, default=600)
-    parser.add_argument("--test-share", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--random-preset", default=None, metavar="DIR")
-    parser.add_argument("--preset-words", type=int, default=300)
-    parser.add_argument("--hidden-dim", type=int, default=32)
-    parser.add_argument("--max-sequence-length", type=int, default=64)
-    args = parser.parse_args(argv)
-
+def write_corpus(args):
+    """Writes OUT/{train,test}/<category>/<i>.txt; prints the counts."""
     if os.path.exists(args.out):
-        sys.exit(f"error: {args.out} exists; pass a new folder.")
+        raise TrainingSetupError(f"--out {args.out} exists; pass a new folder.")
+    paths = [os.path.join(args.source, category) for category in args.categories]
+    missing = [path for path in paths if not os.path.exists(path)]
+    if missing:
+        raise TrainingSetupError(f"No fortune file {missing[0]} (apt-get install fortunes).")
+    if not 0 <= args.test_share < 1:
+        raise TrainingSetupError(f"--test-share must be in [0, 1), got {args.test_share}.")
     rng = random.Random(args.seed)
-    counts = collections.Counter()
-    for category in args.categories:
-        path = os.path.join(args.source, category)
-        if not os.path.exists(path):
-            sys.exit(f"error: no fortune file {path} (apt-get install fortunes).")
+    for category, path in zip(args.categories, paths):
         entries = read_entries(path)
         rng.shuffle(entries)
         entries = entries[: args.max_per_class]
@@ -69,27 +57,32 @@ def main(argv=None):
                 with open(os.path.join(folder, f"{i:05d}.txt"), "w") as f:
                     f.write(entry + "\n")
             print(f"{category}: {len(part)} {split}")
-            if split == "train":
-                for entry in part:
-                    counts.update(re.findall(r"[A-Za-z']+", entry.lower()))
 
-    if args.random_preset:
-        from dreamkeras.text import testing
 
-        words = [w for w, _ in counts.most_common(args.preset_words)]
-        tokenizer, masked_lm = testing.tiny_roberta(
-            words, hidden_dim=args.hidden_dim, intermediate_dim=2 * args.hidden_dim,
-            max_sequence_length=args.max_sequence_length, seed=args.seed,
-        )
-        testing.save_tiny_preset(
-            args.random_preset, tokenizer, masked_lm,
-            sequence_length=args.max_sequence_length,
-        )
-        print(
-            f"Wrote a RANDOM-weight RoBERTa preset ({tokenizer.vocabulary_size()} "
-            f"tokens, hidden {args.hidden_dim}) to {args.random_preset}."
-        )
+def main(argv=None):
+    """Runs the tool; returns the exit status."""
+    parser = build_parser(
+        "fortunes", prog="apps/tools/fortunes_to_folder.py", description=__doc__.split("\n\n")[0]
+    )
+
+    def run():
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+        if not args.out:
+            raise TrainingSetupError("--out DIR is required.")
+        preset = args.random_preset and os.path.abspath(args.random_preset)
+        if preset and os.path.exists(preset):
+            raise TrainingSetupError(f"--random-preset {preset} exists; pass a new folder.")
+        if args.hidden_dim % args.num_heads:
+            raise TrainingSetupError(
+                f"--num-heads {args.num_heads} must divide --hidden-dim {args.hidden_dim}."
+            )
+        write_corpus(args)
+        if preset:
+            start_backend(args, "python apps/tools/fortunes_to_folder.py")
+            build_text_preset(args, os.path.join(os.path.abspath(args.out), "train"), preset)
+
+    return run_guarded(run)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

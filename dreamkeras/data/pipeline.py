@@ -25,21 +25,23 @@ LABEL_ERROR_MARKER = "dreamkeras-label-out-of-range"
 
 
 @dataclasses.dataclass
-class ImageDataset:
-    """A labelled image dataset split into training and evaluation parts.
+class LabelledDataset:
+    """A labelled dataset split into training and evaluation parts.
+
+    The container of the loaders: `ImageDataset` holds images,
+    `dreamkeras.text.TextDataset` texts.
 
     Attributes:
         name: str. The dataset's name, e.g. `"cifar100"`.
-        train: `tf.data.Dataset` of unbatched `(image, label)` pairs, images
-            `(height, width, channels)` with values in `[0, 255]`, labels
-            integer class indices.
+        train: `tf.data.Dataset` of unbatched `(example, label)` pairs,
+            labels integer class indices.
         eval: `tf.data.Dataset` of the same kind, the held-out split.
         num_classes: int. Number of classes.
         eval_split: str. Name of the held-out split (`"test"`, `"validation"`).
         train_size: int or None. Number of training examples, when known.
         eval_size: int or None. Number of evaluation examples, when known.
         class_names: list of str or None.
-        cache: bool. Whether the decoded images fit in memory (cached once).
+        cache: bool. Whether the decoded examples fit in memory (cached once).
         synthetic: bool. True for generated data (`--fast-dev-run`).
 
     Example:
@@ -48,6 +50,7 @@ class ImageDataset:
     data = dreamkeras.data.from_arrays(
         "toy", train_images, train_labels, test_images, test_labels, num_classes=10
     )
+    small = data.take(100, 20)
     ```
     """
 
@@ -70,7 +73,7 @@ class ImageDataset:
             eval_examples: int or None. Evaluation examples to keep.
 
         Returns:
-            An `ImageDataset`.
+            A dataset of the same class.
         """
         train, train_size = self.train, self.train_size
         if train_examples:
@@ -84,6 +87,36 @@ class ImageDataset:
             self, train=train, eval=evaluation, train_size=train_size,
             eval_size=eval_size,
         )
+
+
+@dataclasses.dataclass
+class ImageDataset(LabelledDataset):
+    """A `LabelledDataset` of images.
+
+    `train` and `eval` hold `(image, label)` pairs, images `(height, width,
+    channels)` with values in `[0, 255]`.
+
+    Example:
+
+    ```python
+    data = dreamkeras.data.from_arrays(
+        "toy", train_images, train_labels, test_images, test_labels, num_classes=10
+    )
+    ```
+    """
+
+
+def known_size(dataset):
+    """The number of elements of a `tf.data.Dataset` when known, else None.
+
+    Example:
+
+    ```python
+    known_size(tf.data.Dataset.range(5))  # 5
+    ```
+    """
+    size = int(dataset.cardinality())
+    return size if size > 0 else None
 
 
 def validate_labels(labels, num_classes, where="labels"):

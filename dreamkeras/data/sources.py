@@ -26,16 +26,29 @@ FASHION_MNIST_CLASSES = [
 IMAGE_EXTENSIONS = (".jpeg", ".jpg", ".png", ".bmp", ".gif")
 
 
-def _require_dir(path, what, flag="--data-dir"):
+def require_dir(path, what, flag="--data-dir"):
+    """`path` with `~` expanded; raises `DataUnavailableError` unless it is a folder.
+
+    Example:
+
+    ```python
+    data_dir = require_dir("~/data/tiny-imagenet-200", "Tiny ImageNet")
+    ```
+    """
+    path = os.path.expanduser(path) if path else None
     if path is None:
+        raise DataUnavailableError(f"{what} needs a local copy: pass {flag} DIR.")
+    if os.path.isfile(path):
         raise DataUnavailableError(
-            f"{what} needs a local copy: pass {flag} DIR."
+            f"{what}: {path!r} is a file, not a folder. Pass {flag} with the folder "
+            f"that holds the data."
         )
     if not os.path.isdir(path):
         raise DataUnavailableError(
-            f"{what}: the data directory {path!r} does not exist. Pass "
-            f"{flag} with an existing directory."
+            f"{what}: the data directory {path!r} does not exist. Pass {flag} with "
+            f"an existing directory."
         )
+    return path
 
 
 def _split_size(info, split):
@@ -82,8 +95,7 @@ def load_tfds(
     import tensorflow_datasets as tfds
 
     if data_dir is not None:
-        data_dir = os.path.expanduser(data_dir)
-        _require_dir(data_dir, f"tfds dataset {name!r}")
+        data_dir = require_dir(data_dir, f"tfds dataset {name!r}")
     kwargs = {}
     if manual_dir is not None:
         kwargs["download_and_prepare_kwargs"] = {
@@ -197,8 +209,7 @@ def load_fashion_mnist(data_dir=None):
     data = dreamkeras.data.load_fashion_mnist()
     ```
     """
-    data_dir = data_dir or FASHION_MNIST_DIR
-    _require_dir(data_dir, "Fashion-MNIST")
+    data_dir = require_dir(data_dir or FASHION_MNIST_DIR, "Fashion-MNIST")
     arrays = {}
     for key, stem in (
         ("x_train", "train-images-idx3-ubyte"),
@@ -220,278 +231,6 @@ def load_fashion_mnist(data_dir=None):
     return from_arrays(
         "fashion_mnist", arrays["x_train"], arrays["y_train"], arrays["x_test"],
         arrays["y_test"], num_classes=10, class_names=FASHION_MNIST_CLASSES,
-    )
-
-
-def _decode_file(channels):
-    def decode(path, label):
-        image = tf.io.decode_image(
-            tf.io.read_file(path), channels=channels, expand_animations=False
-        )
-        image.set_shape([None, None, channels])
-        return image, label
-
-    return decode
-
-
-def _list_images(folder):
-    return sorted(
-        os.path.join(folder, name)
-        for name in os.listdir(folder)
-        if name.lower().endswith(IMAGE_EXTENSIONS)
-    )
-
-
-def load_tiny_imagenet(data_dir):
-    """Loads Tiny ImageNet from its usual folder layout.
-
-    `data_dir/train/<wnid>/images/*.JPEG` for training and
-    `data_dir/val/images/*.JPEG` with `data_dir/val/val_annotations.txt`
-    (tab-separated: file name, wnid, box) for validation. The class order is
-    `data_dir/wnids.txt` when present, else the sorted training folders.
-    Grayscale JPEGs are decoded to 3 channels.
-
-    Args:
-        data_dir: str. The `tiny-imagenet-200` folder.
-
-    Returns:
-        An `ImageDataset` of 64x64x3 images (200 classes for the real data).
-
-    Example:
-
-    ```python
-    data = dreamkeras.data.load_tiny_imagenet("~/data/tiny-imagenet-200")
-    ```
-    """
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    _require_dir(data_dir, "Tiny ImageNet")
-    train_dir = os.path.join(data_dir, "train")
-    val_dir = os.path.join(data_dir, "val")
-    annotations = os.path.join(val_dir, "val_annotations.txt")
-    for path in (train_dir, os.path.join(val_dir, "images"), annotations):
-        if not os.path.exists(path):
-            raise DataUnavailableError(
-                f"Tiny ImageNet: {path!r} is missing. --data-dir must be the "
-                f"tiny-imagenet-200 folder with train/<wnid>/images/*.JPEG, "
-                f"val/images/*.JPEG and val/val_annotations.txt."
-            )
-    wnids_file = os.path.join(data_dir, "wnids.txt")
-    if os.path.exists(wnids_file):
-        with open(wnids_file) as f:
-            wnids = [line.strip() for line in f if line.strip()]
-    else:
-        wnids = sorted(
-            d for d in os.listdir(train_dir)
-            if os.path.isdir(os.path.join(train_dir, d))
-        )
-    index = {wnid: i for i, wnid in enumerate(wnids)}
-    train_paths, train_labels = [], []
-    for wnid in wnids:
-        folder = os.path.join(train_dir, wnid, "images")
-        if not os.path.isdir(folder):
-            raise DataError(f"Tiny ImageNet: class folder {folder!r} is missing.")
-        files = _list_images(folder)
-        train_paths += files
-        train_labels += [index[wnid]] * len(files)
-    val_paths, val_labels = [], []
-    with open(annotations) as f:
-        for line_number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 2 or fields[1] not in index:
-                raise DataError(
-                    f"Tiny ImageNet: line {line_number} of {annotations!r} "
-                    f"names an unknown class: {line.strip()!r}."
-                )
-            val_paths.append(os.path.join(val_dir, "images", fields[0]))
-            val_labels.append(index[fields[1]])
-    if not train_paths or not val_paths:
-        raise DataUnavailableError(
-            f"Tiny ImageNet: no images found under {data_dir!r}."
-        )
-    decode = _decode_file(3)
-    return ImageDataset(
-        name="tiny_imagenet",
-        train=tf.data.Dataset.from_tensor_slices(
-            (train_paths, np.asarray(train_labels, "int64"))
-        ).map(decode, num_parallel_calls=tf.data.AUTOTUNE),
-        eval=tf.data.Dataset.from_tensor_slices(
-            (val_paths, np.asarray(val_labels, "int64"))
-        ).map(decode, num_parallel_calls=tf.data.AUTOTUNE),
-        num_classes=len(wnids),
-        eval_split="validation",
-        train_size=len(train_paths),
-        eval_size=len(val_paths),
-        class_names=wnids,
-    )
-
-
-def load_image_folder(data_dir, image_size, validation_split=0.2, seed=1337):
-    """Loads a folder of images, one subfolder per class.
-
-    With `data_dir/train/<class>/...` and `data_dir/val` (or `validation`,
-    `test`) the two folders are the two splits; otherwise `validation_split`
-    of `data_dir/<class>/...` is held out. Images are decoded and resized by
-    `keras.utils.image_dataset_from_directory`.
-
-    Args:
-        data_dir: str. The folder.
-        image_size: (int, int). Size images are resized to.
-        validation_split: float. Held-out fraction without a split folder.
-        seed: int. Seed of the split.
-
-    Returns:
-        An `ImageDataset`.
-
-    Example:
-
-    ```python
-    data = dreamkeras.data.load_image_folder("~/flowers", image_size=(224, 224))
-    ```
-    """
-    import keras
-
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    _require_dir(data_dir, "Image folder")
-    options = dict(
-        labels="inferred", label_mode="int", batch_size=None,
-        image_size=tuple(image_size), verbose=False,
-    )
-    train_dir = os.path.join(data_dir, "train")
-    eval_dir = next(
-        (
-            os.path.join(data_dir, name)
-            for name in ("val", "validation", "test")
-            if os.path.isdir(os.path.join(data_dir, name))
-        ),
-        None,
-    )
-    try:
-        if os.path.isdir(train_dir) and eval_dir:
-            train = keras.utils.image_dataset_from_directory(
-                train_dir, shuffle=True, seed=seed, **options
-            )
-            class_names = train.class_names
-            evaluation = keras.utils.image_dataset_from_directory(
-                eval_dir, class_names=class_names, shuffle=False, **options
-            )
-            eval_split = os.path.basename(eval_dir)
-        else:
-            train, evaluation = keras.utils.image_dataset_from_directory(
-                data_dir, validation_split=validation_split, subset="both",
-                shuffle=True, seed=seed, **options,
-            )
-            class_names = train.class_names
-            eval_split = "validation"
-    except ValueError as error:
-        raise DataError(
-            f"Image folder {data_dir!r}: {error} Expected one subfolder per "
-            f"class (optionally under train/ and val/)."
-        ) from error
-    if len(class_names) < 2:
-        raise DataError(
-            f"Image folder {data_dir!r} has {len(class_names)} class "
-            f"folder(s); a classifier needs at least 2."
-        )
-    return ImageDataset(
-        name="image_folder",
-        train=train,
-        eval=evaluation,
-        num_classes=len(class_names),
-        eval_split=eval_split,
-        train_size=int(train.cardinality()) if train.cardinality() > 0 else None,
-        eval_size=(
-            int(evaluation.cardinality()) if evaluation.cardinality() > 0 else None
-        ),
-        class_names=list(class_names),
-    )
-
-
-def load_unlabelled_images(data_dir, image_size, validation_split=0.1, seed=1337):
-    """Loads a folder of images without labels (self-supervised training).
-
-    Every image file under `data_dir` counts, in subfolders too (class
-    folders are allowed and ignored). With `data_dir/train` and `data_dir/val`
-    (or `validation`, `test`) the two folders are the two splits; otherwise
-    `validation_split` of the images is held out. Images are decoded to 3
-    channels and resized by `keras.utils.image_dataset_from_directory`; every
-    label is 0.
-
-    Args:
-        data_dir: str. The folder.
-        image_size: (int, int). Size images are resized to.
-        validation_split: float. Held-out fraction without a split folder.
-        seed: int. Seed of the split.
-
-    Returns:
-        An `ImageDataset` with `num_classes=1`.
-
-    Example:
-
-    ```python
-    data = dreamkeras.data.load_unlabelled_images("~/photos", (32, 32))
-    ```
-    """
-    import keras
-
-    data_dir = os.path.expanduser(data_dir) if data_dir else data_dir
-    _require_dir(data_dir, "Image folder")
-    options = dict(
-        labels=None, batch_size=None, image_size=tuple(image_size),
-        verbose=False,
-    )
-    eval_dir = next(
-        (
-            os.path.join(data_dir, name)
-            for name in ("val", "validation", "test")
-            if os.path.isdir(os.path.join(data_dir, name))
-        ),
-        None,
-    )
-    train_dir = os.path.join(data_dir, "train")
-    try:
-        if os.path.isdir(train_dir) and eval_dir:
-            train = keras.utils.image_dataset_from_directory(
-                train_dir, shuffle=True, seed=seed, **options
-            )
-            evaluation = keras.utils.image_dataset_from_directory(
-                eval_dir, shuffle=False, **options
-            )
-            eval_split = os.path.basename(eval_dir)
-        else:
-            train, evaluation = keras.utils.image_dataset_from_directory(
-                data_dir, validation_split=validation_split, subset="both",
-                shuffle=True, seed=seed, **options,
-            )
-            eval_split = "validation"
-    except ValueError as error:
-        raise DataError(
-            f"Image folder {data_dir!r}: {error} Expected image files "
-            f"({', '.join(IMAGE_EXTENSIONS)}), at any depth."
-        ) from error
-
-    def size(ds):
-        return int(ds.cardinality()) if ds.cardinality() > 0 else None
-
-    if not size(train) or not size(evaluation):
-        raise DataError(
-            f"Image folder {data_dir!r}: {size(train) or 0} training and "
-            f"{size(evaluation) or 0} held-out images; both splits need at "
-            f"least one. Add images or change the split."
-        )
-
-    def with_label(image):
-        return image, tf.constant(0, tf.int64)
-
-    return ImageDataset(
-        name="image_folder",
-        train=train.map(with_label),
-        eval=evaluation.map(with_label),
-        num_classes=1,
-        eval_split=eval_split,
-        train_size=size(train),
-        eval_size=size(evaluation),
     )
 
 

@@ -1,6 +1,5 @@
-"""Text utilities: augmentation, dream decoding, data checks, tiny test encoders."""
+"""Text utilities: augmentation, dream decoding, data checks, random presets."""
 
-from dreamkeras.text import testing as testing
 from dreamkeras.text.augment import augment_dataset as augment_dataset
 from dreamkeras.text.augment import augment_text as augment_text
 from dreamkeras.text.augment import double_dataset as double_dataset
@@ -11,8 +10,11 @@ from dreamkeras.text.data import make_preprocessor as make_preprocessor
 from dreamkeras.text.dreams import decode_dreams as decode_dreams
 from dreamkeras.text.dreams import decode_tokens as decode_tokens
 from dreamkeras.text.dreams import dream_texts as dream_texts
+from dreamkeras.text.presets import build_random_preset as build_random_preset
+from dreamkeras.text.presets import is_random_preset as is_random_preset
 from dreamkeras.text.sources import TextDataset as TextDataset
 from dreamkeras.text.sources import build_text_pipeline as build_text_pipeline
 from dreamkeras.text.sources import load_text_csv as load_text_csv
 from dreamkeras.text.sources import load_text_folder as load_text_folder
 from dreamkeras.text.sources import load_tfds_text as load_tfds_text
+from dreamkeras.text.synthetic import synthetic_text_dataset as synthetic_text_dataset

@@ -15,19 +15,20 @@ import tensorflow as tf
 from dreamkeras.data.errors import DataError
 from dreamkeras.data.errors import DataUnavailableError
 from dreamkeras.data.pipeline import checked_label
-from dreamkeras.data.pipeline import ImageDataset
+from dreamkeras.data.pipeline import LabelledDataset
+from dreamkeras.data.pipeline import known_size
+from dreamkeras.data.folders import split_folders
+from dreamkeras.data.sources import require_dir
 
 SPLIT_FOLDERS = ("test", "val", "validation")
 
 
 @dataclasses.dataclass
-class TextDataset(ImageDataset):
-    """A labelled text dataset split into training and evaluation parts.
+class TextDataset(LabelledDataset):
+    """A `dreamkeras.data.LabelledDataset` of texts.
 
-    The same container as `dreamkeras.data.ImageDataset` (same fields and
-    `take`), holding `(text, label)` pairs: `train` and `eval` are
-    `tf.data.Dataset`s of unbatched scalar `tf.string` texts and integer
-    class ids.
+    `train` and `eval` hold `(text, label)` pairs: unbatched scalar
+    `tf.string` texts and integer class ids.
 
     Example:
 
@@ -39,8 +40,8 @@ class TextDataset(ImageDataset):
 
 
 def as_text_dataset(data):
-    """Wraps an `ImageDataset` of `(text, label)` pairs as a `TextDataset`."""
-    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(ImageDataset)}
+    """Wraps a `LabelledDataset` of `(text, label)` pairs as a `TextDataset`."""
+    fields = {f.name: getattr(data, f.name) for f in dataclasses.fields(LabelledDataset)}
     return TextDataset(**fields)
 
 
@@ -70,23 +71,6 @@ def load_tfds_text(name, features, data_dir=None, cache=True):
     )
 
 
-def _folder(path, what):
-    path = os.path.expanduser(path) if path else path
-    if not path:
-        raise DataUnavailableError(f"{what} needs a local folder: pass --data-dir DIR.")
-    if not os.path.isdir(path):
-        raise DataUnavailableError(
-            f"{what}: the folder {path!r} does not exist. Pass --data-dir with "
-            f"an existing folder."
-        )
-    return path
-
-
-def _size(ds):
-    size = int(ds.cardinality())
-    return size if size >= 0 else None
-
-
 def load_text_folder(data_dir, validation_split=0.2, seed=1337):
     """Loads a folder of `.txt` files, one subfolder per class.
 
@@ -112,27 +96,22 @@ def load_text_folder(data_dir, validation_split=0.2, seed=1337):
     """
     import keras
 
-    data_dir = _folder(data_dir, "A text folder")
+    data_dir = require_dir(data_dir, "A text folder")
     options = dict(batch_size=None, seed=seed, follow_links=True)
-    split = next(
-        (s for s in SPLIT_FOLDERS if os.path.isdir(os.path.join(data_dir, s))), None
-    )
+    split = split_folders(data_dir, SPLIT_FOLDERS)
     try:
-        if os.path.isdir(os.path.join(data_dir, "train")) and split:
-            train = keras.utils.text_dataset_from_directory(
-                os.path.join(data_dir, "train"), shuffle=True, **options
-            )
+        if split:
+            train = keras.utils.text_dataset_from_directory(split[0], shuffle=True, **options)
             evaluation = keras.utils.text_dataset_from_directory(
-                os.path.join(data_dir, split), shuffle=False, **options
+                split[1], shuffle=False, **options
             )
+            eval_split = os.path.basename(split[1])
             if evaluation.class_names != train.class_names:
                 raise DataError(
-                    f"The class folders of {data_dir}/train "
-                    f"({train.class_names}) and {data_dir}/{split} "
-                    f"({evaluation.class_names}) differ; give both the same "
-                    f"class subfolders."
+                    f"The class folders of {split[0]} ({train.class_names}) and "
+                    f"{split[1]} ({evaluation.class_names}) differ; give both the "
+                    f"same class subfolders."
                 )
-            eval_split = split
         else:
             train, evaluation = keras.utils.text_dataset_from_directory(
                 data_dir, validation_split=validation_split, subset="both",
@@ -157,8 +136,8 @@ def load_text_folder(data_dir, validation_split=0.2, seed=1337):
         eval=evaluation,
         num_classes=len(class_names),
         eval_split=eval_split,
-        train_size=_size(train),
-        eval_size=_size(evaluation),
+        train_size=known_size(train),
+        eval_size=known_size(evaluation),
         class_names=class_names,
     )
 
@@ -198,7 +177,7 @@ def load_text_csv(data_dir, num_classes, first_label=1, name="text_csv"):
     data = dreamkeras.text.load_text_csv("~/data/yelp_review_full_csv", 5)
     ```
     """
-    data_dir = _folder(data_dir, f"The {name} CSV files")
+    data_dir = require_dir(data_dir, f"The {name} CSV files")
     splits = []
     for split in ("train", "test"):
         path = os.path.join(data_dir, f"{split}.csv")

@@ -1,0 +1,268 @@
+"""The image classification task of the vision apps (SleepNet, DreamNet, chain)."""
+
+import os
+import time
+
+from dreamkeras.data import build_pipeline
+from dreamkeras.data import synthetic_dataset
+from dreamkeras.models.factory import build_vision_classifier
+from dreamkeras.training import classifier
+from dreamkeras.training.compile import compile_classifier
+from dreamkeras.training.datasets import load_dataset
+from dreamkeras.training.flops import count_flops
+from dreamkeras.training.report import line
+from dreamkeras.utils.profiling import xla_flops
+from dreamkeras_cli.config import TrainingSetupError
+
+
+def is_named_size(name):
+    """True for a named random-weight encoder size (`mae-tiny-32`, ...)."""
+    from dreamkeras.encoders import named_sizes
+
+    return name in named_sizes()
+
+
+def load_run_encoder(model):
+    """Loads `model.encoder` (an MAE for dreamnet), with a clear error.
+
+    Args:
+        model: `dreamkeras_cli.config.VisionModel`.
+
+    Returns:
+        The frozen encoder or autoencoder, or None for the baseline.
+
+    Example:
+
+    ```python
+    encoder = load_run_encoder(config.model)
+    ```
+    """
+    from dreamkeras.encoders import load_autoencoder
+    from dreamkeras.encoders import load_encoder
+    from dreamkeras.encoders import named_sizes
+
+    if not model.uses_encoder_weights:
+        return None
+    loader = load_autoencoder if model.kind == "dreamnet" else load_encoder
+    try:
+        return loader(model.encoder)
+    except Exception as error:  # Missing files, no network, bad names.
+        local = os.path.isdir(model.encoder)
+        raise TrainingSetupError(
+            f"Could not load --encoder {model.encoder!r} for --model {model.kind} "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). "
+            + (
+                ""
+                if local
+                else "Without network access, download the preset elsewhere, save "
+                "it with save_to_preset and pass --encoder <local folder>. "
+            )
+            + f"For smoke tests only, a named random-weight size: {named_sizes()}."
+        ) from error
+
+
+def _encoder_shape(encoder):
+    from dreamkeras.layers import describe_image_encoder
+    from dreamkeras.models import MAEAutoencoder
+
+    if isinstance(encoder, MAEAutoencoder):
+        return tuple(encoder.image_shape)
+    spec = describe_image_encoder(encoder)
+    return tuple(spec.image_size) + (spec.num_channels,)
+
+
+def resolve_image_shape(model, encoder=None):
+    """The model's input shape: `--image-size`, else the encoder's input size.
+
+    Args:
+        model: `dreamkeras_cli.config.VisionModel`.
+        encoder: the loaded (auto)encoder, or None for the baseline.
+
+    Returns:
+        (int, int, int).
+
+    Example:
+
+    ```python
+    image_shape = resolve_image_shape(config.model, encoder)
+    ```
+    """
+    from dreamkeras.encoders.configs import MAE_CONFIGS
+    from dreamkeras.encoders.configs import VIT_CONFIGS
+
+    if encoder is not None:
+        shape = _encoder_shape(encoder)
+    elif model.image_size:
+        shape = (model.image_size, model.image_size, 3)
+    elif model.encoder in {**MAE_CONFIGS, **VIT_CONFIGS}:
+        shape = tuple({**MAE_CONFIGS, **VIT_CONFIGS}[model.encoder]["image_shape"])
+    else:
+        raise TrainingSetupError(
+            f"--model baseline has no encoder; its input size defaults to the "
+            f"size of --encoder, which is known without loading only for the "
+            f"named sizes. Pass --image-size (e.g. 224 to compare with a "
+            f"{model.encoder!r} model)."
+        )
+    if model.image_size:
+        return (model.image_size, model.image_size, shape[2])
+    return tuple(shape)
+
+
+def load_training_data(config, image_shape):
+    """The run's `ImageDataset` (generated for a fast dev run), subsets applied.
+
+    Example:
+
+    ```python
+    data = load_training_data(config, (32, 32, 3))
+    ```
+    """
+    schedule = config.schedule
+    if config.fast_dev_run:
+        data = synthetic_dataset(
+            config.data.dataset, config.data.num_classes, config.data.native_shape,
+            train_examples=32, eval_examples=16, seed=schedule.seed,
+        )
+    else:
+        data = load_dataset(config.data, image_shape[:2], seed=schedule.seed)
+    data = data.take(schedule.train_subset, schedule.eval_subset)
+    classifier.check_train_size(data, schedule.batch_size)
+    return data
+
+
+def make_pipelines(config, data, image_shape):
+    """The training and held-out `tf.data` pipelines of a run.
+
+    Args:
+        config: `dreamkeras_cli.config.RunConfig` (its schedule, augmentation
+            and hardware).
+        data: `ImageDataset`.
+        image_shape: (int, int, int). The model's input shape.
+
+    Returns:
+        `(train_ds, eval_ds)`.
+
+    Example:
+
+    ```python
+    train_ds, eval_ds = make_pipelines(config, data, (32, 32, 3))
+    ```
+    """
+    schedule, augment = config.schedule, config.augment
+    options = dict(
+        num_classes=data.num_classes, image_size=image_shape[:2],
+        batch_size=schedule.batch_size, channels=image_shape[2], cache=data.cache,
+        seed=schedule.seed,
+    )
+    train_ds = build_pipeline(
+        data.train, training=True, randaugment=augment.randaugment,
+        randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
+        repeat=schedule.steps_per_epoch is not None, **options,
+    )
+    eval_ds = build_pipeline(
+        data.eval, training=False, drop_remainder=config.hardware.distribute, **options
+    )
+    return train_ds, eval_ds
+
+
+def build_model(model, num_classes, image_shape, encoder=None):
+    """The classifier `model` (a `VisionModel`) describes.
+
+    Returns:
+        A `dreamkeras.models.DreamNet`, `SleepNet` or `ChainClassifier`.
+
+    Example:
+
+    ```python
+    net = build_model(config.model, 10, (32, 32, 3), encoder)
+    ```
+    """
+    return build_vision_classifier(
+        model.kind, encoder, num_classes, image_shape=image_shape,
+        num_blocks=model.blocks, chain=model.chain, width=model.width,
+        stem=model.stem, projection=model.projection, mask_ratio=model.mask_ratio,
+        trainable_encoder=model.unfreeze, stop_gradient=model.stop_gradient,
+        remat=model.remat, dropout=model.dropout,
+    )
+
+
+def encoder_text(model):
+    """How the header names a vision model's encoder."""
+    if not model.uses_encoder_weights:
+        return "no encoder (the chain alone)"
+    if is_named_size(model.encoder):
+        return f"encoder {model.encoder}: RANDOM weights (a named size, not pretrained)"
+    return f"encoder {model.encoder} (pretrained, frozen)" if not model.unfreeze else (
+        f"encoder {model.encoder} (pretrained, trained too: --unfreeze)"
+    )
+
+
+def data_line(data, what, detail, classes=True):
+    """The header's data line: source, sizes, classes and `detail`."""
+    train = data.train_size if data.train_size is not None else "?"
+    held = data.eval_size if data.eval_size is not None else "?"
+    counted = f", {data.num_classes} classes" if classes else ""
+    split = "" if data.synthetic else f" ({data.eval_split} split)"
+    return line(
+        "data", f"{data.name}: {train} training / {held} held-out{split} {what}"
+        f"{counted}, {detail}",
+    )
+
+
+class ImageClassification:
+    """The task of the vision apps: images -> SleepNet / DreamNet / chain.
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.train(config, task=ImageClassification())
+    ```
+    """
+
+    unit = "images"
+    divergence_advice = classifier.DIVERGENCE_ADVICE
+
+    def prepare(self, config, scope):
+        model_config = config.model
+        encoder = load_run_encoder(model_config)
+        image_shape = resolve_image_shape(model_config, encoder)
+        data = load_training_data(config, image_shape)
+        train_ds, eval_ds = make_pipelines(config, data, image_shape)
+        with scope:
+            model = build_model(model_config, data.num_classes, image_shape, encoder)
+            compile_classifier(model, config.optimizer, data.num_classes)
+
+        def flops(model, report, timings):
+            tick = time.perf_counter()
+            report["flops_per_image"] = count_flops(model)
+            timings["count_flops"] = time.perf_counter() - tick
+            # XLA's estimate compiles the model once more: skipped in smoke runs.
+            tick = time.perf_counter()
+            report["xla_flops_per_image"] = (
+                None if config.fast_dev_run else xla_flops(model)["forward"]
+            )
+            timings["xla_flops"] = time.perf_counter() - tick
+
+        name = f"{type(model).__name__}-{model_config.blocks}"
+        if model_config.kind == "baseline":
+            name = f"{type(model).__name__} ({model_config.blocks} blocks)"
+        return classifier.classifier_run(
+            config, self.unit, model, data, train_ds, eval_ds,
+            lines=[
+                line(
+                    "model",
+                    f"{name}, {model_config.chain} chain of width {model_config.width}, "
+                    f"{classifier.parameter_text(model)}; {encoder_text(model_config)}",
+                ),
+                data_line(data, "images", "resized to {}x{}x{}".format(*image_shape)),
+            ],
+            report={
+                "encoder": model_config.encoder if encoder is not None else None,
+                "uses_encoder_weights": encoder is not None,
+                "encoder_random_weights": (
+                    is_named_size(model_config.encoder) if encoder is not None else None
+                ),
+                "image_shape": list(image_shape),
+            },
+            extra=flops,
+        )

@@ -1,0 +1,325 @@
+"""The text classification task of the text apps (text DreamNet, SleepNet, baselines)."""
+
+import json
+import os
+import time
+
+from dreamkeras.text import presets
+from dreamkeras.training import classifier
+from dreamkeras.training.callbacks import DreamTextLogger
+from dreamkeras.training.callbacks import dream_markdown
+from dreamkeras.training.compile import compile_classifier
+from dreamkeras.training.datasets import load_text_dataset
+from dreamkeras.training.image_task import data_line
+from dreamkeras.training.report import line
+from dreamkeras_cli.config import TrainingSetupError
+
+DREAM_SAMPLES = 3
+RANDOM_ENCODER_WARNING = (
+    "RANDOM weights, not pretrained: the run measures the architecture, not the "
+    "benefit of pretraining"
+)
+
+
+def _preset_error(preset, what, error):
+    local = os.path.isdir(os.path.expanduser(preset))
+    detail = str(error).splitlines()[0][:300] if str(error) else ""
+    return TrainingSetupError(
+        f"Could not load the {what} of --encoder {preset!r} ({type(error).__name__}: "
+        f"{detail}). "
+        + (
+            ""
+            if local
+            else "Without network access, download the preset elsewhere, save it "
+            "with save_to_preset and pass --encoder <local folder>. "
+        )
+        + "A small random preset: dreamkeras text-preset --corpus DIR --output DIR "
+        "(or --fast-dev-run for a smoke test)."
+    )
+
+
+def load_text_encoder(model):
+    """Loads the tokenizer and the frozen model a `TextModel` needs.
+
+    Args:
+        model: `dreamkeras_cli.config.TextModel`.
+
+    Returns:
+        `(tokenizer, encoder)`: a KerasHub tokenizer, and a masked LM
+        (dreamnet), a backbone (sleepnet) or None (lstm, textcnn: they use
+        only the tokenizer).
+
+    Example:
+
+    ```python
+    tokenizer, masked_lm = load_text_encoder(config.model)
+    ```
+    """
+    import keras_hub
+
+    preset = os.path.expanduser(model.encoder)
+    looks_local = preset.startswith((".", "/", "~")) or os.sep in preset.split("://")[-1]
+    if "://" not in preset and looks_local and not os.path.isdir(preset):
+        raise TrainingSetupError(
+            f"--encoder {model.encoder!r}: no such preset folder. Pass a folder "
+            f"written by save_to_preset, a KerasHub preset name (roberta_base_en) "
+            f"or an hf:// handle."
+        )
+    from dreamkeras.encoders.hf_xlnet import load_hf_text_encoder
+
+    try:  # Hugging Face XLNet checkpoints, which dreamkeras converts.
+        loaded = load_hf_text_encoder(preset, model.kind)
+    except (OSError, ValueError) as error:
+        raise _preset_error(model.encoder, "checkpoint", error) from error
+    if loaded is not None:
+        return loaded
+    try:
+        tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(preset)
+    except Exception as error:
+        raise _preset_error(model.encoder, "tokenizer", error) from error
+    encoder = None
+    try:
+        if model.kind == "dreamnet":
+            encoder = keras_hub.models.MaskedLM.from_preset(preset, preprocessor=None)
+        elif model.kind == "sleepnet":
+            encoder = keras_hub.models.Backbone.from_preset(preset)
+    except Exception as error:
+        what = "masked LM" if model.kind == "dreamnet" else "backbone"
+        raise _preset_error(model.encoder, what, error) from error
+    return tokenizer, encoder
+
+
+def encoder_width(preset, encoder=None):
+    """The hidden size of a text encoder preset (its token embeddings' width).
+
+    Read from the loaded encoder, else from a local `config.json` (a
+    KerasHub preset's `hidden_dim`, a Hugging Face checkpoint's `d_model` or
+    `hidden_size`), else from the KerasHub preset's architecture built
+    without weights; None when none of them says.
+
+    Example:
+
+    ```python
+    encoder_width("roberta_base_en")  # 768
+    ```
+    """
+    if encoder is not None:
+        return int(getattr(encoder, "backbone", encoder).hidden_dim)
+    config_path = os.path.join(os.path.expanduser(preset), "config.json")
+    if os.path.exists(config_path):
+        with open(config_path) as f:
+            config = json.load(f)
+        for value in (config.get("config", {}).get("hidden_dim"), config.get("d_model"),
+                      config.get("hidden_size")):
+            if value:
+                return int(value)
+        return None
+    import keras_hub
+
+    try:
+        return int(keras_hub.models.Backbone.from_preset(preset, load_weights=False).hidden_dim)
+    except Exception:  # Not a KerasHub preset (a Hugging Face XLNet handle).
+        return None
+
+
+def embedding_width(model, width):
+    """The token embedding width a `TextModel` trains with.
+
+    The connected models start from the encoder's embeddings (`width` is
+    the encoder's hidden size); the baselines follow them by default, so
+    that a comparison changes only the connections.
+
+    Example:
+
+    ```python
+    embedding_width(config.model, encoder_width(config.model.encoder))
+    ```
+    """
+    if model.uses_encoder_weights and model.embedding == "encoder":
+        return width
+    if model.uses_encoder_weights:
+        return model.embedding_dim or model.width
+    return model.embedding_dim or width or model.width
+
+
+def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=None):
+    """The text classifier a `TextModel` describes.
+
+    Args:
+        model: `dreamkeras_cli.config.TextModel`.
+        num_classes: int.
+        tokenizer: the preset's KerasHub tokenizer (or None with `encoder`).
+        encoder: masked LM (dreamnet) or backbone (sleepnet).
+        embedding_dim: int or None. The baselines' embedding width.
+
+    Returns:
+        A `TextDreamNet`, `TextSleepNet`, `LSTMClassifier` or
+        `TextCNNClassifier`.
+
+    Example:
+
+    ```python
+    net = build_text_model(config.model, 4, tokenizer, masked_lm)
+    ```
+    """
+    from dreamkeras import models
+
+    if model.uses_encoder_weights:
+        cls = models.TextDreamNet if model.kind == "dreamnet" else models.TextSleepNet
+        return cls(
+            encoder, num_classes=num_classes, num_blocks=model.blocks, width=model.width,
+            embedding=model.embedding, embedding_dim=model.embedding_dim,
+            block_depth=model.block_depth, token_mode=model.token_mode,
+            trainable_encoder=model.unfreeze, dropout=model.dropout or 0.0,
+            tokenizer=tokenizer,
+        )
+    vocabulary_size = int(tokenizer.vocabulary_size())
+    embedding_dim = embedding_dim or model.embedding_dim or model.width
+    if model.kind == "lstm":
+        return models.LSTMClassifier(
+            vocabulary_size, num_classes, num_layers=model.blocks, width=model.width,
+            embedding_dim=embedding_dim, block_depth=model.block_depth,
+            dropout=model.dropout or 0.0,
+        )
+    return models.TextCNNClassifier(
+        vocabulary_size, num_classes, embedding_dim=embedding_dim,
+        dropout=0.5 if model.dropout is None else model.dropout,
+    )
+
+
+def _model_line(model, config_model, embedding_dim, random_encoder):
+    kind = config_model.kind
+    shape = (
+        f"{config_model.blocks} LSTM block(s) of width {config_model.width}"
+        if kind != "textcnn" else "Kim's TextCNN"
+    )
+    text = (
+        f"{type(model).__name__}, {shape}, embedding width {embedding_dim}, "
+        f"{classifier.parameter_text(model)}; "
+    )
+    if not config_model.uses_encoder_weights:
+        return line("model", text + f"tokenizer of {config_model.encoder} (its weights are not used)")
+    weights = RANDOM_ENCODER_WARNING if random_encoder else "pretrained, frozen"
+    if config_model.unfreeze and not random_encoder:
+        weights = "pretrained, trained too: --unfreeze"
+    return line("model", text + f"encoder {config_model.encoder}: {weights}")
+
+
+def _sample_texts(dataset, count):
+    return [text.numpy().decode("utf-8", errors="replace") for text, _ in dataset.take(count)]
+
+
+class TextClassification:
+    """The task of the text apps: texts -> text DreamNet / SleepNet / baselines.
+
+    Example:
+
+    ```python
+    report = dreamkeras.training.train(config, task=TextClassification())
+    ```
+    """
+
+    unit = "texts"
+    divergence_advice = classifier.DIVERGENCE_ADVICE
+
+    def prepare(self, config, scope):
+        from dreamkeras.text import make_preprocessor
+        from dreamkeras.text import word_vocabulary
+        from dreamkeras.text.sources import build_text_pipeline
+        from dreamkeras.text.synthetic import DEMO_WORDS
+        from dreamkeras.text.synthetic import synthetic_text_dataset
+
+        model_config, schedule = config.model, config.schedule
+        if config.fast_dev_run:
+            if os.path.isdir(model_config.encoder):  # The last smoke test's.
+                import shutil
+
+                shutil.rmtree(model_config.encoder)
+            presets.build_random_preset(
+                model_config.encoder, words=DEMO_WORDS,
+                max_sequence_length=model_config.max_length, seed=schedule.seed,
+            )
+        tokenizer, encoder = load_text_encoder(model_config)
+        backbone = getattr(encoder, "backbone", encoder)
+        try:
+            preprocessor = make_preprocessor(tokenizer, model_config.max_length, backbone)
+        except ValueError as error:
+            raise TrainingSetupError(f"--encoder {model_config.encoder!r}: {error}") from error
+        embedding_dim = embedding_width(model_config, encoder_width(model_config.encoder, encoder))
+
+        if config.fast_dev_run:
+            data = synthetic_text_dataset(
+                config.data.dataset, config.data.num_classes, 32, 16, seed=schedule.seed
+            )
+        else:
+            data = load_text_dataset(config.data, seed=schedule.seed)
+        data = data.take(schedule.train_subset, schedule.eval_subset)
+        classifier.check_train_size(data, schedule.batch_size)
+        vocabulary = None
+        if config.augment.augment:
+            texts = [t.numpy() for t, _ in data.train.take(20000)]
+            vocabulary = word_vocabulary(texts) or None
+        options = dict(
+            preprocessor=preprocessor, num_classes=data.num_classes,
+            batch_size=schedule.batch_size, cache=data.cache, seed=schedule.seed,
+        )
+        train_ds = build_text_pipeline(
+            data.train, training=True, augment=config.augment.augment,
+            augment_rate=config.augment.rate, vocabulary=vocabulary,
+            repeat=schedule.steps_per_epoch is not None, **options,
+        )
+        eval_ds = build_text_pipeline(
+            data.eval, training=False, drop_remainder=config.hardware.distribute, **options
+        )
+        with scope:
+            try:
+                model = build_text_model(
+                    model_config, data.num_classes, tokenizer, encoder, embedding_dim
+                )
+            except ValueError as error:
+                raise TrainingSetupError(str(error)) from error
+            compile_classifier(model, config.optimizer, data.num_classes, sparse=True)
+
+        callbacks, samples = [], []
+        if model_config.kind == "dreamnet":
+            samples = _sample_texts(data.eval, DREAM_SAMPLES)
+            callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
+
+        def flops_and_dreams(model, report, timings):
+            from dreamkeras.training.text_flops import text_flops_report
+
+            tick = time.perf_counter()
+            report["flops_per_text"] = text_flops_report(model, model_config.max_length)
+            timings["count_flops"] = time.perf_counter() - tick
+            if not samples:
+                return
+            from dreamkeras.text import dream_texts
+
+            tick = time.perf_counter()
+            report["dreams"] = dream_texts(model, samples, preprocessor)
+            timings["dreams"] = time.perf_counter() - tick
+
+        def dream_lines(report):
+            if not report.get("dreams"):
+                return []
+            return ["Dreams (original, then one per dream connection):",
+                    dream_markdown(report["dreams"])]
+
+        random_encoder = presets.is_random_preset(model_config.encoder)
+        return classifier.classifier_run(
+            config, self.unit, model, data, train_ds, eval_ds,
+            lines=[
+                _model_line(model, model_config, embedding_dim, random_encoder),
+                data_line(data, "texts", f"{model_config.max_length} tokens per text"),
+            ],
+            report={
+                "encoder": model_config.encoder,
+                "uses_encoder_weights": model_config.uses_encoder_weights,
+                "encoder_random_weights": bool(random_encoder),
+                "embedding_dim": embedding_dim,
+                "max_length": model_config.max_length,
+                "augment": config.augment.augment,
+                "class_names": data.class_names,
+            },
+            callbacks=callbacks, extra=flops_and_dreams, more_summary=dream_lines,
+        )

@@ -1,0 +1,423 @@
+"""The typed run configuration, built once from the flags and never changed.
+
+A `RunConfig` holds everything a training run needs, in sections: the data,
+the model (`VisionModel`, `TextModel` or `MAEModel`), the optimiser, the run
+length (`Schedule`), the files, the hardware and the augmentation. The
+builders (`image_run_config`, `text_run_config`, `mae_run_config`) check
+every value, apply `--fast-dev-run`'s settings (recording what they
+replace) and make the output paths absolute; the dataclasses are frozen, so
+nothing downstream can change them (`dataclasses.replace` makes a new one,
+as the tuner does for each trial).
+
+Standard library only: flags are checked before any heavy import.
+"""
+
+import dataclasses
+import os
+
+# What the hyperparameter search can search (`--search-space`), and how
+# `--values` reads each one's values.
+VISION_HYPERPARAMETERS = {
+    "blocks": int,
+    "chain": str,
+    "projection": str,
+    "unfreeze": "bool",
+    "lr": float,
+    "weight_decay": float,
+    "randaugment_magnitude": float,
+    "mixup_alpha": float,
+}
+
+
+class TrainingSetupError(ValueError):
+    """A run cannot start: bad flags, an existing output, no encoder.
+
+    Its message is one line that names the problem and the fix; the apps
+    print it as `error: ...` and exit with status 2.
+
+    Example:
+
+    ```python
+    try:
+        dreamkeras_cli.builders.image_run_config(args, info)
+    except dreamkeras_cli.config.TrainingSetupError as error:
+        print(error)
+    ```
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Hardware:
+    """Backend and devices: `backend`, `mixed_precision`, `distribute`, `debug`.
+
+    Example:
+
+    ```python
+    Hardware(backend="jax", mixed_precision="mixed_bfloat16")
+    ```
+    """
+
+    backend: str = None
+    mixed_precision: str = "none"
+    distribute: bool = False
+    debug: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    """Adam (classifiers) or AdamW with warmup and cosine decay (MAE).
+
+    `warmup_epochs` is None for Adam.
+
+    Example:
+
+    ```python
+    Optimizer(lr=1e-3, weight_decay=1e-4)
+    ```
+    """
+
+    lr: float = 0.005
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-5
+    weight_decay: float = 0.0
+    warmup_epochs: float = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """How long and on what a run trains (`--epochs`, `--batch-size`, ...).
+
+    Example:
+
+    ```python
+    Schedule(epochs=10, batch_size=32, steps_per_epoch=100)
+    ```
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    seed: int = 1337
+    steps_per_epoch: int = None
+    eval_steps: int = None
+    train_subset: int = None
+    eval_subset: int = None
+    verbose: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Files:
+    """Where a run writes, as absolute paths.
+
+    Attributes:
+        output: str. The final model (`.keras`), or for MAE pretraining the
+            preset folder.
+        logdir: str. TensorBoard logs; the resume backup is `logdir/backup`.
+        overwrite, resume, restart: bool. The flags of the same names.
+        preset: bool. `output` is a preset folder (MAE pretraining).
+
+    Example:
+
+    ```python
+    Files(output="/runs/m.keras", logdir="/runs/m").report  # "/runs/m.json"
+    ```
+    """
+
+    output: str
+    logdir: str
+    overwrite: bool = False
+    resume: bool = False
+    restart: bool = False
+    preset: bool = False
+
+    @property
+    def report(self):
+        """str: the JSON report, next to the output."""
+        if self.preset:
+            return self.output + ".json"
+        return self.output[: -len(".keras")] + ".json"
+
+    @property
+    def best(self):
+        """str or None: the best epoch's model (classifiers only)."""
+        if self.preset:
+            return None
+        return self.output[: -len(".keras")] + "_best.keras"
+
+    @property
+    def backup(self):
+        """str: the `BackupAndRestore` folder."""
+        return os.path.join(self.logdir, "backup")
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """The data of a run.
+
+    Attributes:
+        dataset: str. The app's dataset (or, for MAE pretraining,
+            `fashion_mnist`, `image_folder` or a tfds name).
+        data_dir: str or None.
+        yelp5: str or None. The Yelp-5 folder of the Yelp app.
+        num_classes: int or None. Classes of the generated data of a fast
+            dev run.
+        native_shape: tuple or None. Image shape of the generated data.
+
+    Example:
+
+    ```python
+    Data(dataset="image_folder", data_dir="~/photos")
+    ```
+    """
+
+    dataset: str
+    data_dir: str = None
+    yelp5: str = None
+    num_classes: int = None
+    native_shape: tuple = None
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionModel:
+    """A SleepNet, DreamNet or chain baseline (the vision apps' model flags).
+
+    Example:
+
+    ```python
+    VisionModel(kind="sleepnet", blocks=2, encoder="vit-tiny-32", width=8)
+    ```
+    """
+
+    kind: str = "dreamnet"
+    blocks: int = 3
+    chain: str = "resnet18"
+    width: int = 64
+    stem: str = "auto"
+    encoder: str = "hf://facebook/vit-mae-base"
+    unfreeze: bool = False
+    projection: str = "grid"
+    mask_ratio: float = 0.0
+    stop_gradient: bool = False
+    remat: bool = False
+    image_size: int = None
+    dropout: float = 0.0
+
+    @property
+    def uses_encoder_weights(self):
+        """bool: the model calls the encoder (not the baseline)."""
+        return self.kind != "baseline"
+
+
+@dataclasses.dataclass(frozen=True)
+class TextModel:
+    """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags).
+
+    Example:
+
+    ```python
+    TextModel(kind="lstm", encoder="presets/tiny", width=64)
+    ```
+    """
+
+    kind: str = "dreamnet"
+    blocks: int = 3
+    width: int = 128
+    block_depth: int = 1
+    embedding: str = "encoder"
+    embedding_dim: int = None
+    encoder: str = "roberta_base_en"
+    token_mode: str = "straight_through"
+    unfreeze: bool = False
+    max_length: int = 128
+    dropout: float = None
+
+    @property
+    def uses_encoder_weights(self):
+        """bool: the model calls the encoder (the baselines use only its tokenizer)."""
+        return self.kind in ("dreamnet", "sleepnet")
+
+
+@dataclasses.dataclass(frozen=True)
+class MAEModel:
+    """The MAE to pretrain (the pretraining app's model flags).
+
+    Example:
+
+    ```python
+    MAEModel(encoder="mae-tiny-32", mask_ratio=0.75)
+    ```
+    """
+
+    encoder: str = "mae-small-32"
+    image_size: int = None
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = True
+    flip: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageAugment:
+    """RandAugment and MixUp of the training images.
+
+    Example:
+
+    ```python
+    ImageAugment(randaugment=False, mixup_alpha=0.0)
+    ```
+    """
+
+    randaugment: bool = True
+    magnitude: float = 0.5
+    mixup_alpha: float = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class TextAugment:
+    """The paper's word-edit augmentation of the training texts.
+
+    Example:
+
+    ```python
+    TextAugment(augment=True, rate=0.1)
+    ```
+    """
+
+    augment: bool = False
+    rate: float = 0.1
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs, built once from the flags.
+
+    Attributes:
+        task: str. `"image"`, `"text"` or `"mae"`.
+        data: `Data`.
+        model: `VisionModel`, `TextModel` or `MAEModel`.
+        optimizer: `Optimizer`.
+        schedule: `Schedule`.
+        files: `Files`.
+        hardware: `Hardware`.
+        augment: `ImageAugment`, `TextAugment` or None.
+        fast_dev_run: bool. A smoke test, not a real run.
+        replaced: tuple of `(flag, asked, used)`: what `--fast-dev-run`
+            replaced.
+        command: str. The command that started the run (for messages).
+
+    Example:
+
+    ```python
+    config = dreamkeras_cli.builders.image_run_config(args, info)
+    smaller = dataclasses.replace(
+        config, model=dataclasses.replace(config.model, blocks=1)
+    )
+    ```
+    """
+
+    task: str
+    data: Data
+    model: object
+    optimizer: Optimizer
+    schedule: Schedule
+    files: Files
+    hardware: Hardware = Hardware()
+    augment: object = None
+    fast_dev_run: bool = False
+    replaced: tuple = ()
+    command: str = "dreamkeras"
+
+    def to_dict(self):
+        """The configuration as nested plain dicts (for the JSON report)."""
+        return dataclasses.asdict(self)
+
+    def flat(self):
+        """`{"section.field": value}` of every setting (for TensorBoard HParams)."""
+        flat = {"task": self.task, "fast_dev_run": self.fast_dev_run}
+        for section in ("data", "model", "optimizer", "schedule", "files", "hardware", "augment"):
+            value = getattr(self, section)
+            if value is None:
+                continue
+            for key, item in dataclasses.asdict(value).items():
+                flat[f"{section}.{key}"] = item
+        return flat
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """A KerasTuner search over vision SleepNet / DreamNet hyperparameters.
+
+    Attributes:
+        run: `RunConfig` (`task="image"`). The trials' training settings;
+            the searched hyperparameters start from its values.
+        tuner: str. `"random"`, `"bayesian"` or `"hyperband"`.
+        search_space: tuple of str. Names of `VISION_HYPERPARAMETERS`.
+        values: dict of str -> tuple. Restricted values of searched names.
+        max_trials, executions_per_trial, patience, num_best, tuner_seed:
+            int. As the flags of the same names.
+        directory: str. Absolute folder of the tuner projects.
+        project_name: str.
+        overwrite, report_only: bool.
+        validation_split: float. Share of the training split that
+            validates the trials.
+
+    Example:
+
+    ```python
+    search = dreamkeras_cli.builders.search_config(args)
+    search.project_dir
+    ```
+    """
+
+    run: RunConfig
+    tuner: str = "random"
+    search_space: tuple = ("blocks", "unfreeze")
+    values: dict = dataclasses.field(default_factory=dict)
+    max_trials: int = 10
+    executions_per_trial: int = 1
+    directory: str = "tuning_runs"
+    project_name: str = None
+    overwrite: bool = False
+    patience: int = 2
+    validation_split: float = 0.1
+    num_best: int = 10
+    tuner_seed: int = 1
+    report_only: bool = False
+
+    @property
+    def project_dir(self):
+        """str: the KerasTuner project folder."""
+        return os.path.join(self.directory, self.project_name)
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchmarkConfig:
+    """What `apps/benchmark.py` measures and how.
+
+    Attributes:
+        model: `VisionModel`.
+        hardware: `Hardware`.
+        num_classes: int.
+        batch_size: int.
+        loop: str. `"fit"` or `"on-batch"`.
+        steps_per_execution, steps, warmup: int.
+        skip_inference, keep_freed_memory: bool.
+        output: str or None. The JSON file.
+
+    Example:
+
+    ```python
+    benchmark = dreamkeras_cli.builders.benchmark_config(args)
+    ```
+    """
+
+    model: VisionModel
+    hardware: Hardware = Hardware()
+    num_classes: int = 100
+    batch_size: int = 8
+    loop: str = "fit"
+    steps_per_execution: int = 1
+    steps: int = 5
+    warmup: int = 2
+    skip_inference: bool = False
+    keep_freed_memory: bool = False
+    output: str = None

@@ -1,0 +1,178 @@
+"""The model flags of the vision, text and MAE pretraining apps."""
+
+from dreamkeras_cli.flags.base import Flag as F
+from dreamkeras_cli.flags.base import TEXT_MODELS
+from dreamkeras_cli.flags.base import TOKEN_MODES
+from dreamkeras_cli.flags.base import VISION_MODELS
+
+MODEL_FLAGS = {
+    # === Vision and text models ===
+    "model": F(
+        ("--model",),
+        default="dreamnet",
+        choices={"vision": VISION_MODELS, "text": TEXT_MODELS},
+        help={
+            "vision": "dreamnet: frozen autoencoder connections plus the dream "
+            "block; sleepnet: frozen encoder connections; baseline: the same "
+            "chain without connections.",
+            "text": "dreamnet: frozen masked-LM connections plus the dream "
+            "block; sleepnet: frozen encoder connections; lstm: the same LSTM "
+            "chain without connections; textcnn: Kim's TextCNN. The baselines "
+            "use only the encoder preset's tokenizer.",
+            "benchmark": "Network to measure (as the apps' --model).",
+        },
+    ),
+    "blocks": F(
+        ("--blocks",), default=3, type=int, metavar="M",
+        help={
+            "vision": "M, the number of chain blocks with a connection (1 to "
+            "4): DreamNet-M / SleepNet-M.",
+            "text": "M, the number of LSTM blocks (with a connection each for "
+            "dreamnet / sleepnet, 1 to 4); LSTM layers of --model lstm.",
+        },
+    ),
+    "chain": F(
+        ("--chain",), default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
+        help="Depth and block type of the chain blocks g_m.",
+    ),
+    "width": F(
+        ("--width",), type=int, default={"vision": 64, "text": 128},
+        help={
+            "vision": "Filters of the stem and the first chain block "
+            "(doubling per block).",
+            "text": "Units of the LSTMs.",
+        },
+    ),
+    "stem": F(
+        ("--stem",), default="auto", choices=("auto", "imagenet", "cifar"),
+        help="imagenet: 7x7/2 conv + max-pool; cifar: 3x3/1 conv; auto: "
+        "cifar below 64 pixels, else imagenet.",
+    ),
+    "encoder": F(
+        ("--encoder",),
+        default={
+            "vision": "hf://facebook/vit-mae-base", "text": "roberta_base_en",
+            "mae": "mae-small-32", "benchmark": "mae-small-32",
+        },
+        help={
+            "vision": "Frozen (auto)encoder: a preset (local folder, Kaggle or "
+            "hf:// handle) or a named random-weight size such as mae-tiny-32 "
+            "or vit-tiny-32 (tests only). sleepnet uses the encoder half of an "
+            "MAE.",
+            "text": "Text encoder: a KerasHub preset name (roberta_base_en), an "
+            "hf:// handle or a local preset folder (see `dreamkeras text-preset` "
+            "for a small random one), or a Hugging Face XLNet checkpoint "
+            "(hf://xlnet/xlnet-base-cased, or a save_pretrained folder with its "
+            "spiece.model). Its tokenizer tokenises the texts; dreamnet loads its "
+            "masked LM (RoBERTa's, XLNet's LM head), sleepnet its backbone.",
+            "mae": "What to pretrain: a named MAE size (mae-tiny-32, "
+            "mae-small-32, mae-b16-224, mae-l16-224: random initial weights, "
+            "the usual start), or an autoencoder to continue from (a preset "
+            "folder, a Hugging Face ViT-MAE folder or hf:// handle).",
+            "benchmark": "Encoder name or preset; named sizes (mae-small-32, "
+            "vit-b16-224, mae-b16-224, ...) build random weights, which do not "
+            "change speed or size.",
+        },
+    ),
+    "unfreeze": F(
+        ("--unfreeze",), kind="switch",
+        help="Train the encoder too (the paper's ablation: frozen is better).",
+    ),
+    "projection": F(
+        ("--projection",), default="grid", choices=("grid", "pooled"),
+        help="How encoder tokens return to the feature map: grid keeps the "
+        "token grid; pooled is the paper/reference mean + dense form.",
+    ),
+    "mask_ratio": F(
+        ("--mask-ratio",), type=float, default={"vision": 0.0, "mae": 0.75},
+        help={
+            "vision": "Share of the encoder's patches masked during training "
+            "(none at inference); the reference masks 0.75.",
+            "mae": "Share of patches masked in training, in (0, 1); the MAE "
+            "paper masks 0.75.",
+        },
+    ),
+    "stop_gradient": F(
+        ("--stop-gradient",), kind="switch",
+        help="No backward pass through the frozen encoder: faster steps, but "
+        "the adapters before it stop learning.",
+    ),
+    "remat": F(
+        ("--remat",), kind="switch",
+        help="Recompute the frozen model's transformer blocks in the backward "
+        "pass instead of storing their activations: much less memory, about "
+        "one more forward pass of time, the same gradients.",
+    ),
+    "image_size": F(
+        ("--image-size",), type=int,
+        help={
+            "vision": "Input height and width of the model; images are resized "
+            "to it. Default: the encoder's input size.",
+            "mae": "Input size of a named MAE size (the patch size must divide "
+            "it); images are resized to it. Default: the encoder's size.",
+        },
+    ),
+    "dropout": F(
+        ("--dropout",), type=float, default={"vision": 0.0, "text": None},
+        help={
+            "vision": "Dropout rate before the classifier head.",
+            "text": "Dropout rate before the classifier head. Default: 0, and "
+            "0.5 for textcnn.",
+        },
+    ),
+    "block_depth": F(
+        ("--block-depth",), default=1, type=int,
+        help="LSTMs per block (the paper's ablation uses 2).",
+    ),
+    "embedding": F(
+        ("--embedding",), default="encoder", choices=("encoder", "random"),
+        help="dreamnet / sleepnet: start the chain's token embedding from the "
+        "encoder's (its width is the encoder's hidden size), or random.",
+    ),
+    "embedding_dim": F(
+        ("--embedding-dim",), type=int,
+        help="Width of the token embedding. Default: the encoder's hidden size "
+        "for every model (so that the baselines match the connected models); "
+        "--width for dreamnet / sleepnet with --embedding random.",
+    ),
+    "token_mode": F(
+        ("--token-mode", "--sleep-mode"), default="straight_through",
+        choices=TOKEN_MODES, metavar="MODE",
+        help="How connections turn the hidden sequence into tokens: "
+        "straight_through (argmax forward, softmax gradient: the vocabulary "
+        "projection trains) or argmax (the paper's form; the projection cannot "
+        "train).",
+    ),
+    "max_length": F(
+        ("--max-length",), default=128, type=int,
+        help="Tokens per text, special tokens included: longer texts are "
+        "truncated, shorter ones padded. At most the encoder's "
+        "max_sequence_length.",
+    ),
+    # === MAE pretraining ===
+    "norm_pix_loss": F(
+        ("--norm-pix-loss",), kind="toggle", default=True,
+        help="Loss against per-patch normalised pixels (the MAE paper's).",
+    ),
+    "warmup_epochs": F(
+        ("--warmup-epochs",), type=float, default=1.0,
+        help="Linear learning-rate warmup in epochs (may be a fraction), then "
+        "a cosine decay to 0.",
+    ),
+    "flip": F(
+        ("--flip",), kind="toggle", default=True,
+        help="Random horizontal flips of the training images.",
+    ),
+    "dataset": F(
+        ("--dataset", "--data"),
+        default={"mae": "fashion_mnist", "search": "fashion_mnist"},
+        help={
+            "mae": "fashion_mnist (the original gz files; 28x28 grayscale, "
+            "repeated to 3 channels and resized), image_folder (every image "
+            "file under --data-dir; train/ and val/ subfolders are the splits, "
+            "else 10%% is held out), or any other name: a tfds image dataset "
+            "(labels are ignored).",
+            "search": "Dataset, one of the vision apps' datasets.",
+        },
+    ),
+}

@@ -1,0 +1,166 @@
+"""Builds the tuner's and the benchmark's configurations from parsed flags.
+
+The same checks as `dreamkeras_cli.builders` (one-line `TrainingSetupError`s
+naming the flag), for `SearchConfig` and `BenchmarkConfig`.
+"""
+
+import argparse
+import os
+
+from dreamkeras_cli.builders import check
+from dreamkeras_cli.builders import hardware
+from dreamkeras_cli.builders import image_run_config
+from dreamkeras_cli.builders import vision_model
+from dreamkeras_cli.config import VISION_HYPERPARAMETERS
+from dreamkeras_cli.config import BenchmarkConfig
+from dreamkeras_cli.config import SearchConfig
+from dreamkeras_cli.config import TrainingSetupError
+
+
+def _search_space(text):
+    names = list(VISION_HYPERPARAMETERS) if text == "all" else [
+        name.strip() for name in text.split(",") if name.strip()
+    ]
+    unknown = [name for name in names if name not in VISION_HYPERPARAMETERS]
+    if unknown or not names:
+        raise TrainingSetupError(
+            f"--search-space: unknown hyperparameter(s) {unknown or text!r}. Choose "
+            f"from {','.join(VISION_HYPERPARAMETERS)} (or 'all')."
+        )
+    return tuple(names)
+
+
+def _to_bool(text):
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise ValueError(text)
+
+
+def parse_values(specs, search_space):
+    """Parses `--values NAME=V1,V2` into `{name: (typed values)}`.
+
+    Example:
+
+    ```python
+    parse_values(["blocks=1,2,3"], ("blocks",))  # {"blocks": (1, 2, 3)}
+    ```
+    """
+    values = {}
+    for spec in specs:
+        name, _, items = spec.partition("=")
+        if name not in VISION_HYPERPARAMETERS or not items:
+            raise TrainingSetupError(
+                f"--values takes NAME=V1,V2,... with NAME one of "
+                f"{sorted(VISION_HYPERPARAMETERS)}. Received: {spec!r}."
+            )
+        if name not in search_space:
+            raise TrainingSetupError(
+                f"--values {name}=... restricts a hyperparameter that is not "
+                f"searched; add {name} to --search-space."
+            )
+        kind = VISION_HYPERPARAMETERS[name]
+        convert = _to_bool if kind == "bool" else kind
+        try:
+            values[name] = tuple(convert(item) for item in items.split(","))
+        except ValueError:
+            raise TrainingSetupError(
+                f"--values {spec!r}: the values of {name} must be "
+                f"{'true/false' if kind == 'bool' else kind.__name__}."
+            ) from None
+    return values
+
+
+def search_config(args, info, command="dreamkeras search"):
+    """The `SearchConfig` of the tuner's parsed flags.
+
+    Args:
+        args: `argparse.Namespace` from the search parser.
+        info: `dreamkeras_cli.datasets.DatasetInfo` of `--dataset`.
+        command: str. The command, for messages.
+
+    Returns:
+        A `SearchConfig`.
+
+    Example:
+
+    ```python
+    search = search_config(args, DATASETS["fashion_mnist"])
+    ```
+    """
+    for flag, value in (
+        ("--max-trials", args.max_trials),
+        ("--executions-per-trial", args.executions_per_trial),
+        ("--num-best", args.num_best),
+        ("--patience", args.patience),
+    ):
+        if value < 1:
+            raise TrainingSetupError(f"{flag} must be at least 1, got {value}.")
+    if not 0 < args.validation_split < 1:
+        raise TrainingSetupError(
+            f"--validation-split must be in (0, 1), got {args.validation_split}."
+        )
+    search_space = _search_space(args.search_space)
+    values = parse_values(args.values, search_space)
+    if args.data_dir is None:
+        args = argparse.Namespace(**{**vars(args), "data_dir": info.default_data_dir})
+    run = image_run_config(args, info, command=command)
+    project_name = args.project_name or f"{info.name}_{args.model}"
+    return SearchConfig(
+        run=run, tuner=args.tuner, search_space=search_space, values=values,
+        max_trials=args.max_trials, executions_per_trial=args.executions_per_trial,
+        directory=os.path.abspath(os.path.expanduser(args.directory)),
+        project_name=project_name, overwrite=args.overwrite, patience=args.patience,
+        validation_split=args.validation_split, num_best=args.num_best,
+        tuner_seed=args.tuner_seed, report_only=args.report_only,
+    )
+
+
+def benchmark_config(args, backend=None):
+    """The `BenchmarkConfig` of the benchmark's parsed flags.
+
+    Args:
+        args: `argparse.Namespace` from the benchmark parser.
+        backend: str or None. The backend the run will use (for checks).
+
+    Returns:
+        A `BenchmarkConfig`.
+
+    Example:
+
+    ```python
+    benchmark = benchmark_config(args, "jax")
+    ```
+    """
+    check([
+        (args.batch_size >= 1, f"--batch-size must be at least 1, got {args.batch_size}."),
+        (args.steps >= 1, f"--steps must be at least 1, got {args.steps}."),
+        (args.warmup >= 0, f"--warmup must be >= 0, got {args.warmup}."),
+        (
+            args.steps_per_execution >= 1,
+            f"--steps-per-execution must be at least 1, got {args.steps_per_execution}.",
+        ),
+        (
+            args.steps_per_execution == 1 or args.loop == "fit",
+            "--steps-per-execution needs --loop fit.",
+        ),
+        (
+            args.steps_per_execution == 1 or backend != "torch",
+            "--steps-per-execution must be 1 with --backend torch (Keras's "
+            "PyTorch trainer runs one step per call).",
+        ),
+    ])
+    return BenchmarkConfig(
+        model=vision_model(args),
+        hardware=hardware(args),
+        num_classes=args.num_classes,
+        batch_size=args.batch_size,
+        loop=args.loop,
+        steps_per_execution=args.steps_per_execution,
+        steps=args.steps,
+        warmup=args.warmup,
+        skip_inference=args.skip_inference,
+        keep_freed_memory=args.keep_freed_memory,
+        output=os.path.abspath(args.output) if args.output else None,
+    )
