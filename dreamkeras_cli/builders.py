@@ -214,6 +214,7 @@ def vision_model(args, fast=None):
         stem=args.stem, encoder=args.encoder, unfreeze=args.unfreeze,
         projection=args.projection, mask_ratio=args.mask_ratio,
         stop_gradient=args.stop_gradient, remat=args.remat,
+        xla_cpu_kernels=getattr(args, "xla_cpu_kernels", False),
         image_size=args.image_size, dropout=args.dropout,
     )
     if fast is None:

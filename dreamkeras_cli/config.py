@@ -199,6 +199,7 @@ class VisionModel:
     mask_ratio: float = 0.0
     stop_gradient: bool = False
     remat: bool = False
+    xla_cpu_kernels: bool = False
     image_size: int = None
     dropout: float = 0.0
 
@@ -400,7 +401,7 @@ class BenchmarkConfig:
         batch_size: int.
         loop: str. `"fit"` or `"on-batch"`.
         steps_per_execution, steps, warmup: int.
-        skip_inference, keep_freed_memory: bool.
+        skip_inference, keep_freed_memory, compare_xla_cpu_kernels: bool.
         output: str or None. The JSON file.
 
     Example:
@@ -420,4 +421,5 @@ class BenchmarkConfig:
     warmup: int = 2
     skip_inference: bool = False
     keep_freed_memory: bool = False
+    compare_xla_cpu_kernels: bool = False
     output: str = None

@@ -162,5 +162,6 @@ def benchmark_config(args, backend=None):
         warmup=args.warmup,
         skip_inference=args.skip_inference,
         keep_freed_memory=args.keep_freed_memory,
+        compare_xla_cpu_kernels=args.compare_xla_cpu_kernels,
         output=os.path.abspath(args.output) if args.output else None,
     )

@@ -17,14 +17,21 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
         [
             f"--backend={keras.backend.backend()}", f"--model={model}", "--blocks=1",
             "--encoder=mae-tiny-32", "--width=8", "--batch-size=4", "--steps=2",
-            "--warmup=1", "--mask-ratio=0.5", f"--output={output}",
+            "--warmup=1", "--mask-ratio=0.5", "--compare-xla-cpu-kernels",
+            f"--output={output}",
         ]
     )
     assert status == 0
     printed = capsys.readouterr().out
     assert FIRST_LINE.match(printed) and header(printed)["backend"].startswith(keras.backend.backend())
     assert "img/s" in printed and "parameters" in printed
-    saved = json.loads(output.read_text())
+    both = json.loads(output.read_text())
+    # The native graph and the XLA:CPU kernels, measured side by side.
+    assert not both["native"]["xla_cpu_kernels"] and both["xla_cpu_kernels"]["xla_cpu_kernels"]
+    assert "side by side (native -> XLA:CPU kernels)" in printed
+    assert printed.count("train img/s") == 1 and printed.count(", XLA:CPU kernels") == 1
+    assert both["native"]["parameters"] == both["xla_cpu_kernels"]["parameters"]
+    saved = both["native"]
     assert saved["train_images_per_second"] > 0
     assert saved["inference_images_per_second"] > 0
     params = saved["parameters"]

@@ -22,6 +22,7 @@ def build_vision_classifier(
     stop_gradient=False,
     remat=False,
     dropout=0.0,
+    xla_cpu_kernels=None,
 ):
     """Returns a SleepNet, DreamNet or chain baseline with its frozen model.
 
@@ -37,7 +38,8 @@ def build_vision_classifier(
         stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
             below 64 pixels, else `"imagenet"`.
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
-        stop_gradient, remat, dropout: see `SleepNet`/`DreamNet`.
+        stop_gradient, remat, dropout, xla_cpu_kernels: see
+        `SleepNet`/`DreamNet`.
 
     Returns:
         A `keras.Model`.
@@ -85,6 +87,7 @@ def build_vision_classifier(
         width=width,
         stem=stem,
         dropout=dropout,
+        xla_cpu_kernels=xla_cpu_kernels,
     )
     if model_type == "baseline":
         return ChainClassifier(**common)

@@ -8,6 +8,7 @@ peak memory. Named encoder sizes build random weights: fine for speed and
 size, which do not depend on the values.
 """
 
+import dataclasses
 import json
 import os
 
@@ -53,9 +54,28 @@ def run_benchmark(config):
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if precision == "none" else precision)
     try:
-        return _measure(config, backend, precision)
+        if not config.compare_xla_cpu_kernels:
+            result = _measure(config, backend, precision)
+            print(report_text(result), flush=True)
+        else:
+            result = {
+                name: _measure(
+                    dataclasses.replace(
+                        config,
+                        model=dataclasses.replace(config.model, xla_cpu_kernels=on),
+                    ),
+                    backend,
+                    precision,
+                )
+                for name, on in (("native", False), ("xla_cpu_kernels", True))
+            }
+            print(comparison_text(result), flush=True)
     finally:
         keras.config.set_dtype_policy(previous)
+    if config.output:
+        with open(config.output, "w") as handle:
+            json.dump(result, handle, indent=2)
+    return result
 
 
 def _measure(config, backend, precision):
@@ -103,6 +123,7 @@ def _measure(config, backend, precision):
         "projection": config.model.projection,
         "stop_gradient": stop_gradient,
         "remat": config.model.remat,
+        "xla_cpu_kernels": config.model.xla_cpu_kernels,
         "loop": config.loop,
         "steps_per_execution": config.steps_per_execution,
         "release_freed_memory": release,
@@ -145,10 +166,6 @@ def _measure(config, backend, precision):
             inference_images_per_second=config.batch_size / infer_step,
         )
     result["memory"] = profiling.peak_memory()
-    print(report_text(result), flush=True)
-    if config.output:
-        with open(config.output, "w") as handle:
-            json.dump(result, handle, indent=2)
     return result
 
 
@@ -160,7 +177,8 @@ def report_text(result):
         f"{tuple(result['input_shape'])}, batch {result['batch_size']}, "
         f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}"
         + (", stop-gradient" if result.get("stop_gradient") else "")
-        + (", remat" if result.get("remat") else ""),
+        + (", remat" if result.get("remat") else "")
+        + (", XLA:CPU kernels" if result.get("xla_cpu_kernels") else ""),
         f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
         f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
     ]
@@ -198,4 +216,26 @@ def report_text(result):
         + (f", device {device / 2**30:.2f} GiB" if device else "")
         + ("" if result.get("release_freed_memory", True) else " (--keep-freed-memory)")
     )
+    return "\n".join(lines)
+
+
+def comparison_text(results):
+    """Both reports of a `--compare-xla-cpu-kernels` run, then the ratios.
+
+    The peak memory is the process's peak so far, so the second column's is
+    at least the first's.
+    """
+    native, fast = results["native"], results["xla_cpu_kernels"]
+    lines = [report_text(native), "", report_text(fast), "", "side by side (native -> XLA:CPU kernels)"]
+    for key, label in (
+        ("train_images_per_second", "train img/s"),
+        ("inference_images_per_second", "inference img/s"),
+        ("train_compile_seconds", "first train call s"),
+        ("train_share_of_matmul_peak", "share of matmul peak"),
+    ):
+        if key in native and key in fast:
+            lines.append(
+                f"  {label:<22}{native[key]:10.3f} -> {fast[key]:10.3f}"
+                f"  ({fast[key] / native[key]:.2f}x)"
+            )
     return "\n".join(lines)

@@ -29,7 +29,7 @@ RUN_LENGTH = (
 ADAM = ("epochs", "batch_size", "lr", "beta_1", "beta_2", "epsilon", "weight_decay")
 VISION_MODEL = (
     "model", "blocks", "chain", "width", "stem", "encoder", "unfreeze", "projection",
-    "mask_ratio", "stop_gradient", "remat", "image_size", "dropout",
+    "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size", "dropout",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_MODEL = (
@@ -79,12 +79,14 @@ COMMANDS = {
         (
             "model",
             ("model", "blocks", "encoder", "image_size", "chain", "width", "stem",
-             "projection", "mask_ratio", "stop_gradient", "remat", "num_classes"),
+             "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels",
+             "num_classes"),
         ),
         (
             "measurement",
             ("batch_size", "loop", "steps_per_execution", "steps", "warmup",
-             "skip_inference", "keep_freed_memory", "output"),
+             "skip_inference", "keep_freed_memory", "compare_xla_cpu_kernels",
+             "output"),
         ),
     ),
     "dream": (

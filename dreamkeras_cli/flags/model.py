@@ -103,6 +103,13 @@ MODEL_FLAGS = {
         "pass instead of storing their activations: much less memory, about "
         "one more forward pass of time, the same gradients.",
     ),
+    "xla_cpu_kernels": F(
+        ("--xla-cpu-kernels",), kind="switch",
+        help="Build the model with dreamkeras.xla_cpu's CPU-only kernels (flat "
+        "batch norm, separable max pooling, matmul convolutions of tiny maps, "
+        "the ViT patch embedding as a matmul, remat XLA:CPU keeps): the same "
+        "weights and values, faster on a CPU under XLA, not on a GPU.",
+    ),
     "image_size": F(
         ("--image-size",), type=int,
         help={

@@ -69,6 +69,11 @@ TOOL_FLAGS = {
     "skip_inference": F(
         ("--skip-inference",), kind="switch", help="Time training only, not inference."
     ),
+    "compare_xla_cpu_kernels": F(
+        ("--compare-xla-cpu-kernels",), kind="switch",
+        help="Measure the model twice in one run, built from standard Keras "
+        "layers and with --xla-cpu-kernels, and print both side by side.",
+    ),
     "keep_freed_memory": F(
         ("--keep-freed-memory",), kind="switch",
         help="Do not hand memory freed after building the model and after each "
