@@ -119,6 +119,9 @@ LOAD_SCRIPT = textwrap.dedent(
 )
 
 
+# Every pass of CI also loads files saved on JAX (tests/test_composition.py);
+# this saves on the current backend and loads on the others in subprocesses.
+@pytest.mark.large
 @pytest.mark.parametrize("other", ["jax", "tensorflow", "torch"])
 def test_saved_on_this_backend_loads_on_another(other, tmp_path):
     if other == keras.backend.backend():
