@@ -168,6 +168,8 @@ def run_precision_test(make_layer, inputs, call_kwargs, policy):
     for sublayer in layer._flatten_layers():
         if isinstance(sublayer, (keras.layers.InputLayer, keras.layers.Softmax)):
             continue
+        if type(sublayer).__name__ == "MaskedLMHead":
+            continue  # its last step in float32 (see TextDreamConnection)
         assert sublayer.dtype_policy.name == policy.name, (
             sublayer.name, sublayer.dtype_policy.name,
         )

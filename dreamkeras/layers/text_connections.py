@@ -549,6 +549,15 @@ class TextDreamConnection(TextFrozenModelConnection):
         self.masked_lm = masked_lm
         self.backbone = backbone
         self.masked_lm_head = head
+        policy = head.dtype_policy
+        if type(head).__name__ == "MaskedLMHead" and (
+            policy.compute_dtype != policy.variable_dtype
+        ):
+            # KerasHub's MaskedLMHead adds its float32 bias to logits cast to
+            # the compute dtype without autocasting it, which TensorFlow
+            # refuses for float16: its last step runs in float32 (the vocabulary
+            # logits are better there anyway).
+            head.dtype_policy = "float32"
         self._check_backbone()
         set_trainable(masked_lm, self.trainable_encoder)
         register_user(masked_lm, self)
