@@ -129,7 +129,7 @@ def _train_one_step(layer, inputs, call_kwargs, frozen_weights):
     outputs = keras.layers.Flatten()(outputs)
     outputs = keras.layers.Dense(1)(keras.layers.Lambda(lambda t: keras.ops.cast(t, "float32"))(outputs))
     model = keras.Model(model_inputs, outputs)
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse", jit_compile=False)
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
     trainable = snapshot(layer.trainable_weights)
     frozen = frozen_weights(layer) if frozen_weights else layer.non_trainable_weights
     frozen = [v for v in frozen if not v.trainable]
