@@ -22,7 +22,8 @@ and `TextChainClassifier` adds the head.
   output, a third of the input's length), then three stages: conv 2 +
   pool, convs 3-4, convs 5-6 + pool. Padding masks are max-pooled with the
   sequence; a connection's features are average-pooled to the length of
-  the stage they join. Head: masked max-over-time pooling (Zhang's
+  the stage they join; inputs need at least 9 positions (27 for three
+  stages). Head: masked max-over-time pooling (Zhang's
   flattening into two 1024-unit layers fixes the input length; it is the
   head of the `CharCNNClassifier` baseline).
 

@@ -182,7 +182,8 @@ class TextSleepNet(_EncoderChainClassifier):
             width` features), max-over-time pooling; one stage is Kim's
             TextCNN. `"charcnn"`: Zhang et al.'s six convolutions, the first
             (with its pooling) as stem, then up to 3 stages
-            (`CharCNNBlock`s), max-over-time pooling. See
+            (`CharCNNBlock`s; inputs of at least 9 positions, 27 for 3
+            stages), max-over-time pooling. See
             `dreamkeras.models.text_chains`.
         width: int. Units of the chain's LSTMs, filters per width of a
             TextCNN stage, or features of the CharCNN's convolutions.
@@ -323,7 +324,8 @@ class TextDreamNet(_EncoderChainClassifier):
             width` features), max-over-time pooling; one stage is Kim's
             TextCNN. `"charcnn"`: Zhang et al.'s six convolutions, the first
             (with its pooling) as stem, then up to 3 stages
-            (`CharCNNBlock`s), max-over-time pooling. See
+            (`CharCNNBlock`s; inputs of at least 9 positions, 27 for 3
+            stages), max-over-time pooling. See
             `dreamkeras.models.text_chains`.
         width: int. Units of the chain's LSTMs, filters per width of a
             TextCNN stage, or features of the CharCNN's convolutions.
