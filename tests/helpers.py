@@ -150,3 +150,45 @@ def stored_values(path):
 
                 weights.visititems(count)
     return total
+
+
+def frozen_objects(model):
+    """The distinct frozen models the connections of `model` hold."""
+    found = {}
+    for layer in model._flatten_layers(include_self=False):
+        if not hasattr(layer, "trainable_encoder"):
+            continue
+        for name in ("autoencoder", "masked_lm", "encoder", "backbone"):
+            frozen = getattr(layer, name, None)
+            if frozen is not None:
+                found[id(frozen)] = frozen
+                break
+    return list(found.values())
+
+
+def check_reload(model, inputs, labels, path, check_restored=None):
+    """Saves and reloads `model`; checks predictions, sharing and freezing.
+
+    `check_restored(model, restored)`, if given, runs right after loading.
+    """
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(inputs, labels, epochs=1, verbose=0)
+    expected = model.predict(inputs, verbose=0)
+    (frozen,) = frozen_objects(model)
+    model.save(path)
+
+    unique = sum(int(np.prod(v.shape)) for v in model.weights)
+    assert stored_values(path) == unique  # the frozen model stored once
+
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(restored.predict(inputs, verbose=0), expected, atol=1e-5)
+    if check_restored is not None:
+        check_restored(model, restored)
+    (restored_frozen,) = frozen_objects(restored)  # one shared object
+    assert len(restored.trainable_weights) == len(model.trainable_weights)
+    assert not restored_frozen.trainable_weights
+    before = snapshot(restored_frozen.weights)
+    restored.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    restored.fit(inputs, labels, epochs=1, verbose=0)
+    assert_bitwise_equal(before, restored_frozen.weights)
+    return restored

@@ -381,6 +381,7 @@ def test_model_config_round_trip(preset, kind):
     model = build(kind, masked_lm, token_mode="argmax", block_depth=2)
     config = model.get_config()
     clone = type(model).from_config(json.loads(json.dumps(config)))
+    # `shared_object_id` names the shared masked LM object: not configuration.
     assert config_json(clone.get_config()) == config_json(config)
     assert len(clone.weights) == len(model.weights)
     assert len(clone.trainable_weights) == len(model.trainable_weights)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from dreamkeras.layers.text_connections import LSTMBlock
+from dreamkeras.layers.lstm_block import LSTMBlock
 
 
 def _source_positions(length, source_length):

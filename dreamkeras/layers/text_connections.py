@@ -6,7 +6,9 @@ because their inputs and outputs differ in kind (a `(batch, seq, dim)`
 sequence with a padding mask instead of a `(batch, h, w, c)` feature map; a
 token sequence instead of an image as the "dream") and because they wrap
 different frozen models (a KerasHub text backbone, a KerasHub masked LM).
-`LSTMBlock` is the chain block `g_m` of the text networks.
+The chain blocks live in `lstm_block.py` and `text_conv_blocks.py`, the
+encoder description in `text_encoder_spec.py` (`LSTMBlock` and
+`describe_text_encoder` stay importable from here).
 
 The paper (Fig. 3/5) turns the chain's hidden sequence into "a legitimate
 token sequence" with softmax + argmax before the frozen encoder. argmax has
@@ -26,132 +28,20 @@ connections offer:
   encoder.
 """
 
-import collections
-
 import copy
 
 import keras
 from keras import ops
 
+from dreamkeras.layers.lstm_block import LSTMBlock  # noqa: F401 (moved; old import path)
+from dreamkeras.layers.text_encoder_spec import SUPPORTED_INPUTS  # noqa: F401
+from dreamkeras.layers.text_encoder_spec import TextEncoderSpec  # noqa: F401
+from dreamkeras.layers.text_encoder_spec import describe_text_encoder
 from dreamkeras.utils.freezing import set_trainable
 from dreamkeras.utils.sharing import register_user
 from dreamkeras.utils.sharing import serialize_frozen_model
 
 TOKEN_MODES = ("straight_through", "argmax")
-
-TextEncoderSpec = collections.namedtuple(
-    "TextEncoderSpec",
-    [
-        "vocabulary_size",
-        "hidden_dim",
-        "max_sequence_length",
-        "input_names",
-        "embedding_layout",
-    ],
-)
-TextEncoderSpec.__doc__ = """What a text connection needs to know of its encoder.
-
-Fields:
-    vocabulary_size: int. Rows of the encoder's token embedding.
-    hidden_dim: int. Width of the encoder's token embedding and outputs.
-    max_sequence_length: int or None. Longest sequence the encoder accepts.
-    input_names: tuple of str. Names of the encoder's inputs.
-    embedding_layout: `"token_and_position"` (RoBERTa, XLM-RoBERTa,
-        DistilBERT), `"token_position_segment"` (BERT), `"call_with_embeddings"`
-        (the backbone takes embeddings through that method, e.g.
-        `dreamkeras.models.XLNetBackbone`) or `None` (the encoder can only be
-        fed token ids: `token_mode="argmax"` only).
-"""
-
-SUPPORTED_INPUTS = ("token_ids", "padding_mask", "segment_ids")
-
-
-def describe_text_encoder(backbone):
-    """Reads the shape facts of a KerasHub text encoder.
-
-    Args:
-        backbone: a KerasHub text backbone (e.g.
-            `keras_hub.models.RobertaBackbone`) with a `token_embedding` and
-            dict inputs `{"token_ids", "padding_mask"}` (and optionally
-            `"segment_ids"`, fed zeros).
-
-    Returns:
-        A `TextEncoderSpec`.
-
-    Example:
-
-    ```python
-    backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=300, num_layers=2, num_heads=2, hidden_dim=16,
-        intermediate_dim=32, max_sequence_length=32,
-    )
-    dreamkeras.layers.describe_text_encoder(backbone).hidden_dim  # 16
-    ```
-    """
-    token_embedding = getattr(backbone, "token_embedding", None)
-    inputs = getattr(backbone, "input", None)
-    if token_embedding is None or not isinstance(inputs, dict):
-        raise ValueError(
-            "A text connection needs a KerasHub text backbone with a "
-            "`token_embedding` layer and dict inputs such as "
-            "`keras_hub.models.RobertaBackbone`. Received: "
-            f"{type(backbone).__name__} ({backbone!r})."
-        )
-    names = tuple(inputs)
-    if "token_ids" not in names or "padding_mask" not in names:
-        raise ValueError(
-            "The text backbone must take `token_ids` and `padding_mask` inputs. "
-            f"Received a {type(backbone).__name__} with inputs {names}."
-        )
-    unsupported = [name for name in names if name not in SUPPORTED_INPUTS]
-    if unsupported:
-        raise ValueError(
-            f"The text backbone has inputs {unsupported} that a text "
-            f"connection cannot fill (supported: {SUPPORTED_INPUTS}). "
-            f"Received a {type(backbone).__name__}."
-        )
-    _check_not_keras_hub_xlnet(backbone)
-    layout = None
-    has_stack = hasattr(backbone, "transformer_layers") and hasattr(
-        backbone, "embeddings_layer_norm"
-    )
-    if callable(getattr(backbone, "call_with_embeddings", None)):
-        layout = "call_with_embeddings"
-    elif has_stack and hasattr(
-        getattr(backbone, "embeddings", None), "position_embedding"
-    ):
-        layout = "token_and_position"
-    elif (
-        has_stack
-        and hasattr(backbone, "position_embedding")
-        and hasattr(backbone, "segment_embedding")
-        and not hasattr(backbone, "embeddings_projection")
-    ):
-        layout = "token_position_segment"
-    return TextEncoderSpec(
-        vocabulary_size=int(token_embedding.input_dim),
-        hidden_dim=int(token_embedding.output_dim),
-        max_sequence_length=getattr(backbone, "max_sequence_length", None),
-        input_names=names,
-        embedding_layout=layout,
-    )
-
-
-def _check_not_keras_hub_xlnet(backbone):
-    """KerasHub 0.32's own XLNetBackbone mixes the rows of a batch: refused."""
-    import keras_hub
-
-    if isinstance(backbone, keras_hub.models.XLNetBackbone) and not callable(
-        getattr(backbone, "call_with_embeddings", None)
-    ):
-        raise ValueError(
-            "KerasHub 0.32's XLNetBackbone mixes the rows of a batch (its "
-            "position encoding and attention mask are reshaped, not "
-            "transposed), so its outputs are wrong for batches of more than "
-            "one sequence. Use `dreamkeras.models.XLNetBackbone` (same "
-            "arguments and weights): "
-            "`dreamkeras.models.XLNetBackbone.from_backbone(backbone)`."
-        )
 
 
 def _sequence_output(outputs):
@@ -163,84 +53,6 @@ def _sequence_output(outputs):
 def _mask_like(padding_mask, x):
     """`(batch, seq)` mask -> `(batch, seq, 1)` in `x`'s dtype."""
     return ops.expand_dims(ops.cast(padding_mask, x.dtype), -1)
-
-
-@keras.saving.register_keras_serializable(package="dreamkeras")
-class LSTMBlock(keras.layers.Layer):
-    """A chain block `g_m` of the text networks: LSTM(s) + LayerNorm.
-
-    Runs `depth` LSTMs (`return_sequences=True`) that skip padded positions,
-    normalises, and zeroes padded positions, so that tokens at padded
-    positions never reach the output.
-
-    Args:
-        units: int. Width of the LSTMs and of the output.
-        depth: int. Number of stacked LSTMs (the paper's ablation uses 2).
-        dropout: float. Dropout on the LSTM inputs.
-        **kwargs: passed to `keras.layers.Layer`.
-
-    Call arguments:
-        inputs: `(batch, seq, dim)` float tensor.
-        padding_mask: `(batch, seq)` tensor, nonzero for real tokens.
-
-    Example:
-
-    ```python
-    block = dreamkeras.layers.LSTMBlock(32)
-    x = np.random.rand(2, 10, 16).astype("float32")
-    block(x, padding_mask=np.ones((2, 10), "int32")).shape  # (2, 10, 32)
-    ```
-    """
-
-    def __init__(self, units, depth=1, dropout=0.0, **kwargs):
-        super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"`units` must be a positive integer. Received: {units!r}.")
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"`depth` must be a positive integer. Received: {depth!r}.")
-        self.units = units
-        self.depth = depth
-        self.dropout = dropout
-        self.lstms = [
-            keras.layers.LSTM(
-                units,
-                return_sequences=True,
-                dropout=dropout,
-                dtype=self.dtype_policy,
-                name=f"lstm_{i + 1}",
-            )
-            for i in range(depth)
-        ]
-        self.norm = keras.layers.LayerNormalization(
-            epsilon=1e-5, dtype=self.dtype_policy, name="norm"
-        )
-
-    def build(self, inputs_shape, padding_mask_shape=None):
-        shape = tuple(inputs_shape)
-        for lstm in self.lstms:
-            lstm.build(shape)
-            shape = shape[:-1] + (self.units,)
-        self.norm.build(shape)
-
-    def call(self, inputs, padding_mask=None, training=None):
-        x = inputs
-        mask = None if padding_mask is None else ops.cast(padding_mask, "bool")
-        for lstm in self.lstms:
-            x = lstm(x, mask=mask, training=training)
-        x = self.norm(x)
-        if padding_mask is not None:
-            x = x * _mask_like(padding_mask, x)
-        return x
-
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
-        return tuple(inputs_shape[:-1]) + (self.units,)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {"units": self.units, "depth": self.depth, "dropout": self.dropout}
-        )
-        return config
 
 
 class TextFrozenModelConnection(keras.layers.Layer):

@@ -9,8 +9,9 @@ from dreamkeras.models.mae import MAEDecoder as MAEDecoder
 from dreamkeras.models.vision_chain import ChainClassifier as ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet as SleepNet
-from dreamkeras.models.text_classifiers import LSTMClassifier as LSTMClassifier
-from dreamkeras.models.text_classifiers import TextCNNClassifier as TextCNNClassifier
+from dreamkeras.models.text_baselines import CharCNNClassifier as CharCNNClassifier
+from dreamkeras.models.text_baselines import LSTMClassifier as LSTMClassifier
+from dreamkeras.models.text_baselines import TextCNNClassifier as TextCNNClassifier
 from dreamkeras.models.text_classifiers import TextDreamNet as TextDreamNet
 from dreamkeras.models.text_classifiers import TextSleepNet as TextSleepNet
 from dreamkeras.models.text_classifiers import check_tokenizer as check_tokenizer

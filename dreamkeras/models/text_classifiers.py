@@ -1,8 +1,11 @@
-"""Text SleepNet, DreamNet and the LSTM / TextCNN baselines as Keras models.
+"""Text SleepNet and DreamNet: a text chain enriched by a frozen text encoder.
 
-All take KerasHub-style inputs `{"token_ids", "padding_mask"}` (the output of
-a KerasHub text preprocessor, e.g. `RobertaTextClassifierPreprocessor`) and
-end in a float32 softmax. Padded positions never influence the prediction.
+Both take KerasHub-style inputs `{"token_ids", "padding_mask"}` (the output of
+a KerasHub text preprocessor, e.g. `RobertaTextClassifierPreprocessor`, or of
+`dreamkeras.layers.CharacterEncoder` for a character-level chain) and end in
+a float32 softmax. Padded positions never influence the prediction. The
+chains are in `text_chains.py`, the baselines in `text_baselines.py`
+(importable from here too, as before).
 """
 
 import copy
@@ -10,41 +13,30 @@ import copy
 import keras
 from keras import ops
 
-from dreamkeras.layers.text_connections import LSTMBlock
 from dreamkeras.layers.text_connections import TextDreamConnection
 from dreamkeras.layers.text_connections import TextSleepConnection
-from dreamkeras.layers.text_connections import describe_text_encoder
-from dreamkeras.models.chain import interleave_connections
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.layers.text_encoder_spec import describe_text_encoder
+from dreamkeras.models.text_baselines import CharCNNClassifier  # noqa: F401
+from dreamkeras.models.text_baselines import LSTMClassifier  # noqa: F401
+from dreamkeras.models.text_baselines import TextCNNClassifier  # noqa: F401
+from dreamkeras.models.text_chains import MAX_BLOCKS  # noqa: F401
+from dreamkeras.models.text_chains import TextChainClassifier
+from dreamkeras.models.text_chains import check_positive_int
 from dreamkeras.utils.freezing import set_trainable
 from dreamkeras.utils.sharing import serialize_frozen_model
 
-MAX_BLOCKS = 4
 EMBEDDINGS = ("encoder", "random")
 
 
-def _check_positive_int(name, value, minimum=1, maximum=None):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or value < minimum
-        or (maximum is not None and value > maximum)
-    ):
-        bound = f"from {minimum} to {maximum}" if maximum else f"at least {minimum}"
+def _tokenizer_size(tokenizer):
+    try:
+        size = tokenizer.vocabulary_size
+        return int(size() if callable(size) else size)
+    except Exception as error:  # no vocabulary set
         raise ValueError(
-            f"`{name}` must be an integer {bound}. Received: {name}={value!r}."
-        )
-
-
-def _text_inputs():
-    return {
-        "token_ids": keras.Input(shape=(None,), dtype="int32", name="token_ids"),
-        "padding_mask": keras.Input(shape=(None,), dtype="int32", name="padding_mask"),
-    }
-
-
-def _zero_padded(x, padding_mask):
-    return x * ops.expand_dims(ops.cast(padding_mask, x.dtype), -1)
+            f"Could not read the vocabulary size of tokenizer {tokenizer!r}: "
+            f"{error}"
+        ) from error
 
 
 def check_tokenizer(tokenizer, backbone):
@@ -67,13 +59,7 @@ def check_tokenizer(tokenizer, backbone):
     if tokenizer is None:
         return
     vocabulary_size = describe_text_encoder(backbone).vocabulary_size
-    try:
-        tokenizer_size = int(tokenizer.vocabulary_size())
-    except Exception as error:  # no vocabulary set
-        raise ValueError(
-            f"Could not read the vocabulary size of tokenizer {tokenizer!r}: "
-            f"{error}"
-        ) from error
+    tokenizer_size = _tokenizer_size(tokenizer)
     if tokenizer_size != vocabulary_size:
         raise ValueError(
             f"The tokenizer's vocabulary ({tokenizer_size} tokens, "
@@ -84,187 +70,6 @@ def check_tokenizer(tokenizer, backbone):
         )
 
 
-class TextChainClassifier(RecoverableModel, keras.Model):
-    """Base of the LSTM-chain text classifiers: embedding, chain, head.
-
-    `h_0 = Embedding(token_ids)`; `h_m = g_m(h_{m-1}) [+ connection_m(h_{m-1})]`
-    with `g_m` an `LSTMBlock`; optional DreamNet merge; masked mean over the
-    sequence; dropout; softmax Dense. Built as a functional model in the
-    constructor; `from_config` re-runs the constructor.
-    """
-
-    def __init__(
-        self,
-        vocabulary_size,
-        num_classes,
-        num_blocks,
-        width,
-        embedding_dim,
-        block_depth,
-        dropout,
-        head_dtype,
-        make_connection=None,
-        merge_dreams=False,
-        trainable_embedding=True,
-        max_blocks=MAX_BLOCKS,
-        dtype=None,
-        **kwargs,
-    ):
-        _check_positive_int("vocabulary_size", vocabulary_size)
-        _check_positive_int("num_classes", num_classes, minimum=2)
-        _check_positive_int("num_blocks", num_blocks, maximum=max_blocks)
-        _check_positive_int("width", width)
-        _check_positive_int("embedding_dim", embedding_dim)
-        _check_positive_int("block_depth", block_depth)
-        policy = keras.dtype_policies.get(dtype) if dtype else None
-
-        # === Functional Model ===
-        inputs = _text_inputs()
-        padding_mask = inputs["padding_mask"]
-        embedding = keras.layers.Embedding(
-            vocabulary_size,
-            embedding_dim,
-            trainable=trainable_embedding,
-            dtype=policy,
-            name="token_embedding",
-        )
-        x = _zero_padded(embedding(inputs["token_ids"]), padding_mask)
-        blocks = [
-            LSTMBlock(width, block_depth, dtype=policy, name=f"block_{m + 1}")
-            for m in range(num_blocks)
-        ]
-
-        def with_mask(layer):
-            return lambda h: layer(h, padding_mask=padding_mask)
-
-        def make(index, shape):
-            connection = make_connection(index, shape) if make_connection else None
-            return None if connection is None else with_mask(connection)
-
-        x, dreams = interleave_connections(
-            x, [with_mask(block) for block in blocks], make
-        )
-        if merge_dreams:
-            embedded = [dream["embeddings"] for dream in dreams]
-            y = (
-                embedded[0]
-                if len(embedded) == 1
-                else keras.layers.Concatenate(dtype=policy, name="dreams")(embedded)
-            )
-            y = LSTMBlock(width, block_depth, dtype=policy, name="dream_block")(
-                y, padding_mask=padding_mask
-            )
-            x = keras.layers.Add(name="merge_dreams")([x, y])
-        x = keras.layers.GlobalAveragePooling1D(dtype=policy, name="pool")(
-            x, mask=padding_mask
-        )
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
-        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_classes = num_classes
-        self.num_blocks = num_blocks
-        self.width = width
-        self.embedding_dim = embedding_dim
-        self.block_depth = block_depth
-        self.dropout = dropout
-        self.head_dtype = head_dtype
-        self.trainable_embedding = trainable_embedding
-        self._dream_token_ids = [dream["token_ids"] for dream in dreams]
-
-    def get_config(self):
-        # Don't chain to the functional config: the constructor rebuilds it.
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "num_classes": self.num_classes,
-            "num_blocks": self.num_blocks,
-            "width": self.width,
-            "block_depth": self.block_depth,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-            "trainable_embedding": self.trainable_embedding,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
-
-
-@keras.saving.register_keras_serializable(package="dreamkeras")
-class LSTMClassifier(TextChainClassifier):
-    """The LSTM baseline (paper Table 4, "LSTM-2/3/4").
-
-    Embedding, `num_layers` `LSTMBlock`s (LSTM + LayerNorm) that skip padded
-    positions, masked mean pooling and a softmax head: `TextSleepNet`'s network
-    without connections (with `embedding="random"` and the same sizes), so that
-    comparisons isolate the connections.
-
-    Args:
-        vocabulary_size: int. Size of the tokenizer's vocabulary.
-        num_classes: int. Number of classes, at least 2.
-        num_layers: int. Number of LSTM blocks.
-        width: int. Units of every LSTM.
-        embedding_dim: int. Width of the token embedding.
-        block_depth: int. LSTMs per block.
-        dropout: float. Dropout before the head.
-        head_dtype: dtype of the head. Defaults to `"float32"`.
-        dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
-        **kwargs: passed to `keras.Model`.
-
-    Example:
-
-    ```python
-    model = dreamkeras.models.LSTMClassifier(
-        vocabulary_size=50265, num_classes=4, num_layers=3
-    )
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    ```
-    """
-
-    def __init__(
-        self,
-        vocabulary_size,
-        num_classes,
-        num_layers=2,
-        width=128,
-        embedding_dim=128,
-        block_depth=1,
-        dropout=0.0,
-        head_dtype="float32",
-        dtype=None,
-        **kwargs,
-    ):
-        _check_positive_int("num_layers", num_layers)
-        super().__init__(
-            vocabulary_size, num_classes, num_layers, width, embedding_dim,
-            block_depth, dropout, head_dtype, max_blocks=None, dtype=dtype,
-            **kwargs,
-        )
-        self.num_layers = num_layers
-
-    def get_config(self):
-        config = super().get_config()
-        del config["num_blocks"], config["trainable_embedding"]
-        config.update(
-            {
-                "vocabulary_size": self.vocabulary_size,
-                "num_layers": self.num_layers,
-                "embedding_dim": self.embedding_dim,
-            }
-        )
-        return config
-
-
 class _EncoderChainClassifier(TextChainClassifier):
     """Shared constructor logic of TextSleepNet and TextDreamNet."""
 
@@ -273,9 +78,11 @@ class _EncoderChainClassifier(TextChainClassifier):
         backbone,
         num_classes,
         num_blocks,
+        chain,
         width,
         embedding,
         embedding_dim,
+        vocabulary_size,
         block_depth,
         trainable_embedding,
         dropout,
@@ -287,12 +94,30 @@ class _EncoderChainClassifier(TextChainClassifier):
         **kwargs,
     ):
         spec = describe_text_encoder(backbone)
-        check_tokenizer(tokenizer, backbone)
         if embedding not in EMBEDDINGS:
             raise ValueError(
                 f"`embedding` must be one of {EMBEDDINGS}. "
                 f"Received: embedding={embedding!r}."
             )
+        if vocabulary_size is None:
+            check_tokenizer(tokenizer, backbone)
+            chain_vocabulary_size = spec.vocabulary_size
+        else:
+            check_positive_int("vocabulary_size", vocabulary_size)
+            if embedding == "encoder":
+                raise ValueError(
+                    f"`embedding='encoder'` copies the encoder's token embeddings, "
+                    f"which needs the encoder's token ids as inputs; with inputs "
+                    f"of their own (vocabulary_size={vocabulary_size}) use "
+                    f"`embedding='random'`."
+                )
+            if tokenizer is not None and _tokenizer_size(tokenizer) != vocabulary_size:
+                raise ValueError(
+                    f"The tokenizer's vocabulary ({_tokenizer_size(tokenizer)} ids, "
+                    f"{type(tokenizer).__name__}) does not match "
+                    f"vocabulary_size={vocabulary_size}."
+                )
+            chain_vocabulary_size = vocabulary_size
         if embedding == "encoder":
             if embedding_dim not in (None, spec.hidden_dim):
                 raise ValueError(
@@ -305,34 +130,41 @@ class _EncoderChainClassifier(TextChainClassifier):
         elif embedding_dim is None:
             embedding_dim = width
         super().__init__(
-            spec.vocabulary_size, num_classes, num_blocks, width, embedding_dim,
+            chain_vocabulary_size, num_classes, num_blocks, width, embedding_dim,
             block_depth, dropout, head_dtype, make_connection=make_connection,
             merge_dreams=merge_dreams, trainable_embedding=trainable_embedding,
-            dtype=dtype, **kwargs,
+            chain=chain, dtype=dtype, **kwargs,
         )
         if embedding == "encoder":
             table = ops.convert_to_numpy(backbone.token_embedding.embeddings)
             self.get_layer("token_embedding").embeddings.assign(table)
         self.embedding = embedding
         self._embedding_dim_arg = None if embedding == "encoder" else embedding_dim
+        self._vocabulary_size_arg = vocabulary_size
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"embedding": self.embedding, "embedding_dim": self._embedding_dim_arg}
+            {
+                "chain": self.chain,
+                "embedding": self.embedding,
+                "embedding_dim": self._embedding_dim_arg,
+                "vocabulary_size": self._vocabulary_size_arg,
+            }
         )
         return config
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class TextSleepNet(_EncoderChainClassifier):
-    """Text SleepNet: an LSTM chain enriched by a frozen text encoder.
+    """Text SleepNet: a text chain enriched by a frozen text encoder.
 
-    `h_m = g_m(h_{m-1}) + TextSleepConnection_m(h_{m-1})` for M LSTM blocks
+    `h_m = g_m(h_{m-1}) + TextSleepConnection_m(h_{m-1})` for M chain stages
     (paper eq. 1, Fig. 3): each connection turns the hidden sequence into
     tokens, runs the frozen encoder (RoBERTa by default) on them with the
-    input's padding mask and projects its states back. Then masked mean
-    pooling and a softmax head. One backbone is shared by all connections:
+    input's padding mask and projects its states back. Then pooling over the
+    sequence and a softmax head. The chain is LSTM blocks by default, or a
+    TextCNN or CharCNN (`chain`). One backbone is shared by all connections:
     the model holds (and a `.keras` file stores) its weights once, and it
     stays frozen after `keras.saving.load_model` unless
     `trainable_encoder=True`.
@@ -341,22 +173,42 @@ class TextSleepNet(_EncoderChainClassifier):
         backbone: a KerasHub text backbone, e.g.
             `keras_hub.models.RobertaBackbone.from_preset("roberta_base_en")`.
         num_classes: int. Number of classes, at least 2.
-        num_blocks: int. M, the number of sleep blocks, 1 to 4.
-        width: int. Units of the chain's LSTMs.
+        num_blocks: int. M, the number of sleep blocks, 1 to 4 (1 to 3 for
+            `chain="charcnn"`).
+        chain: `"lstm"` (default), `"textcnn"` or `"charcnn"`: the chain
+            `g_1 .. g_M` (the paper's chain ablation, §4.6.3). `"lstm"`:
+            `LSTMBlock`s, masked mean pooling. `"textcnn"`: stages of Kim's
+            parallel convolutions of widths 3, 4, 5 (`TextCNNBlock`, `3 *
+            width` features), max-over-time pooling; one stage is Kim's
+            TextCNN. `"charcnn"`: Zhang et al.'s six convolutions, the first
+            (with its pooling) as stem, then up to 3 stages
+            (`CharCNNBlock`s; inputs of at least 9 positions, 27 for 3
+            stages), max-over-time pooling. See
+            `dreamkeras.models.text_chains`.
+        width: int. Units of the chain's LSTMs, filters per width of a
+            TextCNN stage, or features of the CharCNN's convolutions.
         embedding: `"encoder"` (default; the chain's embedding starts as a
             copy of the encoder's token embeddings, width `hidden_dim`) or
             `"random"` (randomly initialised, width `embedding_dim`).
         embedding_dim: optional int. Width of a `"random"` embedding;
             defaults to `width`.
-        block_depth: int. LSTMs per chain block (the paper's ablation uses 2).
+        vocabulary_size: optional int. `None` (default): the chain reads the
+            encoder tokenizer's ids. An int: the chain reads ids of a
+            vocabulary of its own, e.g. characters from
+            `dreamkeras.layers.CharacterEncoder` (`vocabulary_size=
+            encoder.vocabulary_size`), with `embedding="random"`; the
+            frozen encoder still receives its own token ids, chosen by the
+            connections.
+        block_depth: int. LSTMs per chain block (the paper's ablation uses
+            2); `chain="lstm"` only.
         token_mode: `"straight_through"` (default) or `"argmax"` (the paper's
             form, whose vocabulary projections cannot train); see
             `dreamkeras.layers.TextSleepConnection`.
         trainable_encoder: bool. Unfreezes the encoder.
         trainable_embedding: bool. Whether the chain's embedding trains.
         dropout: float. Dropout before the head.
-        tokenizer: optional KerasHub tokenizer, checked against the backbone's
-            vocabulary at build time (not stored).
+        tokenizer: optional tokenizer, checked against the backbone's
+            vocabulary (or `vocabulary_size`) at build time (not stored).
         head_dtype: dtype of the head. Defaults to `"float32"`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
         **kwargs: passed to `keras.Model`.
@@ -373,6 +225,13 @@ class TextSleepNet(_EncoderChainClassifier):
     )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(train_ds.map(preprocessor), epochs=3)
+    # The paper's character-level CNN chain:
+    characters = dreamkeras.layers.CharacterEncoder(sequence_length=1014)
+    charcnn = dreamkeras.models.TextSleepNet(
+        backbone, num_classes=4, chain="charcnn", width=256,
+        vocabulary_size=characters.vocabulary_size, embedding="random",
+    )
+    charcnn.fit(train_ds.map(lambda text, label: (characters(text), label)))
     ```
     """
 
@@ -381,9 +240,11 @@ class TextSleepNet(_EncoderChainClassifier):
         backbone,
         num_classes,
         num_blocks=3,
+        chain="lstm",
         width=128,
         embedding="encoder",
         embedding_dim=None,
+        vocabulary_size=None,
         block_depth=1,
         token_mode="straight_through",
         trainable_encoder=False,
@@ -407,9 +268,10 @@ class TextSleepNet(_EncoderChainClassifier):
             )
 
         super().__init__(
-            backbone, num_classes, num_blocks, width, embedding, embedding_dim,
-            block_depth, trainable_embedding, dropout, tokenizer, head_dtype,
-            make_connection, False, dtype, **kwargs,
+            backbone, num_classes, num_blocks, chain, width, embedding,
+            embedding_dim, vocabulary_size, block_depth, trainable_embedding,
+            dropout, tokenizer, head_dtype, make_connection, False, dtype,
+            **kwargs,
         )
         self.backbone = backbone
         self.token_mode = token_mode
@@ -435,32 +297,48 @@ class TextSleepNet(_EncoderChainClassifier):
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class TextDreamNet(_EncoderChainClassifier):
-    """Text DreamNet: an LSTM chain with masked-LM reconstruction connections.
+    """Text DreamNet: a text chain with masked-LM reconstruction connections.
 
-    `h_m = g_m(h_{m-1}) + TextDreamConnection_m(h_{m-1})` for M LSTM blocks
+    `h_m = g_m(h_{m-1}) + TextDreamConnection_m(h_{m-1})` for M chain stages
     (paper eq. 2, Fig. 5). Each connection runs the frozen encoder and its
     masked-LM head on tokens made from the hidden sequence, reconstructing a
-    token sequence (a "dream"). The M embedded dreams are concatenated and go
-    through a parallel `LSTMBlock` whose output is added to the chain's before
-    pooling and the softmax head. One masked LM is shared by all connections
-    and stored once. `dream_model()` gives the dreams' token ids; decode them
-    with `dreamkeras.text.decode_dreams`.
+    token sequence (a "dream"). The M embedded dreams (pooled to the chain
+    output's length for the CharCNN) are concatenated and go through a
+    parallel block, one stage of the chain's own kind (`LSTMBlock`,
+    `TextCNNBlock` or `CharCNNBlock`), whose output is added to the chain's
+    before pooling and the softmax head. One masked LM is shared by all
+    connections and stored once. `dream_model()` gives the dreams' token
+    ids; decode them with `dreamkeras.text.decode_dreams`.
 
     Args:
         masked_lm: a KerasHub masked LM, e.g.
             `keras_hub.models.RobertaMaskedLM.from_preset("roberta_base_en")`
             (with its pretrained head; `.backbone` is the encoder).
         num_classes: int. Number of classes, at least 2.
-        num_blocks: int. M, the number of dream blocks, 1 to 4.
-        width: int. Units of the chain's LSTMs.
+        num_blocks: int. M, the number of dream blocks, 1 to 4 (1 to 3 for
+            `chain="charcnn"`).
+        chain: `"lstm"` (default), `"textcnn"` or `"charcnn"`: the chain
+            `g_1 .. g_M` (the paper's chain ablation, §4.6.3). `"lstm"`:
+            `LSTMBlock`s, masked mean pooling. `"textcnn"`: stages of Kim's
+            parallel convolutions of widths 3, 4, 5 (`TextCNNBlock`, `3 *
+            width` features), max-over-time pooling; one stage is Kim's
+            TextCNN. `"charcnn"`: Zhang et al.'s six convolutions, the first
+            (with its pooling) as stem, then up to 3 stages
+            (`CharCNNBlock`s; inputs of at least 9 positions, 27 for 3
+            stages), max-over-time pooling. See
+            `dreamkeras.models.text_chains`.
+        width: int. Units of the chain's LSTMs, filters per width of a
+            TextCNN stage, or features of the CharCNN's convolutions.
         embedding: `"encoder"` (default) or `"random"`; see `TextSleepNet`.
         embedding_dim: optional int. Width of a `"random"` embedding.
-        block_depth: int. LSTMs per chain block.
+        vocabulary_size: optional int. The chain's own input vocabulary
+            (e.g. characters); see `TextSleepNet`.
+        block_depth: int. LSTMs per chain block; `chain="lstm"` only.
         token_mode: `"straight_through"` (default) or `"argmax"`.
         trainable_encoder: bool. Unfreezes the masked LM.
         trainable_embedding: bool. Whether the chain's embedding trains.
         dropout: float. Dropout before the head.
-        tokenizer: optional KerasHub tokenizer, checked at build time.
+        tokenizer: optional tokenizer, checked at build time.
         head_dtype: dtype of the head. Defaults to `"float32"`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
         **kwargs: passed to `keras.Model`.
@@ -469,7 +347,9 @@ class TextDreamNet(_EncoderChainClassifier):
 
     ```python
     masked_lm = keras_hub.models.RobertaMaskedLM.from_preset("roberta_base_en")
-    model = dreamkeras.models.TextDreamNet(masked_lm, num_classes=4, num_blocks=3)
+    model = dreamkeras.models.TextDreamNet(
+        masked_lm, num_classes=4, num_blocks=3, chain="textcnn", width=100
+    )
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     ```
     """
@@ -479,9 +359,11 @@ class TextDreamNet(_EncoderChainClassifier):
         masked_lm,
         num_classes,
         num_blocks=3,
+        chain="lstm",
         width=128,
         embedding="encoder",
         embedding_dim=None,
+        vocabulary_size=None,
         block_depth=1,
         token_mode="straight_through",
         trainable_encoder=False,
@@ -512,9 +394,10 @@ class TextDreamNet(_EncoderChainClassifier):
             )
 
         super().__init__(
-            backbone, num_classes, num_blocks, width, embedding, embedding_dim,
-            block_depth, trainable_embedding, dropout, tokenizer, head_dtype,
-            make_connection, True, dtype, **kwargs,
+            backbone, num_classes, num_blocks, chain, width, embedding,
+            embedding_dim, vocabulary_size, block_depth, trainable_embedding,
+            dropout, tokenizer, head_dtype, make_connection, True, dtype,
+            **kwargs,
         )
         self.masked_lm = masked_lm
         self.token_mode = token_mode
@@ -526,8 +409,10 @@ class TextDreamNet(_EncoderChainClassifier):
         Returns:
             `keras.Model` mapping `{"token_ids", "padding_mask"}` to a list of
             M `(batch, seq)` int32 tensors (0 at padded positions), sharing
-            this model's layers. (With M = 1, Keras' `predict` returns the
-            single array rather than a list.)
+            this model's layers. A dream has the length of the sequence its
+            connection read (shorter than the input after a CharCNN's
+            poolings). (With M = 1, Keras' `predict` returns the single
+            array rather than a list.)
         """
         return keras.Model(
             inputs=self.input, outputs=list(self._dream_token_ids), name="dreams"
@@ -550,115 +435,3 @@ class TextDreamNet(_EncoderChainClassifier):
         config["masked_lm"] = keras.layers.deserialize(copy.deepcopy(config["masked_lm"]))
         return super().from_config(config)
 
-
-@keras.saving.register_keras_serializable(package="dreamkeras")
-class TextCNNClassifier(RecoverableModel, keras.Model):
-    """The TextCNN / WordCNN baseline (Kim 2014; paper Table 4, "WordCNN").
-
-    Embedding, parallel 1D convolutions of several widths (ReLU),
-    max-over-time pooling over the real tokens, concatenation, dropout and a
-    softmax head. Padded positions are zeroed before the convolutions and
-    excluded from the pooling, so they never change the prediction.
-
-    Args:
-        vocabulary_size: int. Size of the tokenizer's vocabulary.
-        num_classes: int. Number of classes, at least 2.
-        embedding_dim: int. Width of the token embedding.
-        filter_sizes: tuple of int. Convolution widths (n-gram sizes).
-        num_filters: int. Filters per width.
-        dropout: float. Dropout before the head.
-        head_dtype: dtype of the head. Defaults to `"float32"`.
-        dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
-        **kwargs: passed to `keras.Model`.
-
-    Example:
-
-    ```python
-    model = dreamkeras.models.TextCNNClassifier(vocabulary_size=50265, num_classes=4)
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    ```
-    """
-
-    def __init__(
-        self,
-        vocabulary_size,
-        num_classes,
-        embedding_dim=128,
-        filter_sizes=(3, 4, 5),
-        num_filters=100,
-        dropout=0.5,
-        head_dtype="float32",
-        dtype=None,
-        **kwargs,
-    ):
-        _check_positive_int("vocabulary_size", vocabulary_size)
-        _check_positive_int("num_classes", num_classes, minimum=2)
-        _check_positive_int("embedding_dim", embedding_dim)
-        _check_positive_int("num_filters", num_filters)
-        filter_sizes = tuple(filter_sizes)
-        if not filter_sizes:
-            raise ValueError("`filter_sizes` must name at least one width.")
-        for size in filter_sizes:
-            _check_positive_int("filter_sizes[i]", size)
-        policy = keras.dtype_policies.get(dtype) if dtype else None
-
-        # === Functional Model ===
-        inputs = _text_inputs()
-        padding_mask = inputs["padding_mask"]
-        x = keras.layers.Embedding(
-            vocabulary_size, embedding_dim, dtype=policy, name="token_embedding"
-        )(inputs["token_ids"])
-        x = _zero_padded(x, padding_mask)
-        # Padded positions get a large negative value before the max.
-        excluded = (1.0 - ops.cast(ops.expand_dims(padding_mask, -1), "float32")) * 1e4
-        pooled = []
-        for size in filter_sizes:
-            y = keras.layers.Conv1D(
-                num_filters, size, padding="same", activation="relu",
-                dtype=policy, name=f"conv_{size}",
-            )(x)
-            y = y - ops.cast(excluded, y.dtype)
-            pooled.append(
-                keras.layers.GlobalMaxPooling1D(dtype=policy, name=f"pool_{size}")(y)
-            )
-        x = (
-            pooled[0]
-            if len(pooled) == 1
-            else keras.layers.Concatenate(dtype=policy, name="concat")(pooled)
-        )
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
-        super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
-
-        # === Config ===
-        self.vocabulary_size = vocabulary_size
-        self.num_classes = num_classes
-        self.embedding_dim = embedding_dim
-        self.filter_sizes = filter_sizes
-        self.num_filters = num_filters
-        self.dropout = dropout
-        self.head_dtype = head_dtype
-
-    def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_classes": self.num_classes,
-            "embedding_dim": self.embedding_dim,
-            "filter_sizes": self.filter_sizes,
-            "num_filters": self.num_filters,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
