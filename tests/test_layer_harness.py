@@ -69,6 +69,13 @@ LAYERS = {
         ([features(2, 6, 4)],), 7, 0, None,
     ),
     "LSTMBlock": (lambda: dreamkeras.layers.LSTMBlock(4), text_inputs(), 5, 0, None),
+    "TextCNNBlock": (
+        lambda: dreamkeras.layers.TextCNNBlock(3), text_inputs(), 6, 0, None,
+    ),
+    "CharCNNBlock": (
+        lambda: dreamkeras.layers.CharCNNBlock(4, kernel_sizes=(3, 3), pool_size=2),
+        text_inputs(), 4, 0, None,
+    ),
     "SleepConnection": (
         # ViT: patch conv 2, class token, positions, 2 x 16 per block, norm 2.
         lambda: dreamkeras.SleepConnection(tiny_vit()), features(2, 4, 4, 5), 5, 2 + 38,
