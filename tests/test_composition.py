@@ -16,6 +16,7 @@ import pytest
 
 import dreamkeras
 from tests.helpers import check_reload
+from tests.helpers import frozen_objects
 from tests.helpers import random_images
 from tests.helpers import random_labels
 from tests.helpers import tiny_mae

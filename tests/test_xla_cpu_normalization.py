@@ -120,7 +120,9 @@ def test_config_round_trip():
 
 @pytest.mark.saving
 def test_chain_saves_and_loads_with_its_norms(tmp_path):
-    model = tiny_classifier("chain", stem="imagenet", image_shape=(32, 32, 3))
+    model = tiny_classifier(
+        "chain", stem="imagenet", image_shape=(32, 32, 3), xla_cpu_kernels=True
+    )
     norms = [
         layer for layer in model._flatten_layers() if isinstance(layer, FlatBatchNormalization)
     ]

@@ -90,7 +90,9 @@ def test_config_round_trip():
 
 @pytest.mark.saving
 def test_imagenet_stem_model_saves_and_loads(tmp_path):
-    model = tiny_classifier("chain", stem="imagenet", image_shape=(64, 64, 3))
+    model = tiny_classifier(
+        "chain", stem="imagenet", image_shape=(64, 64, 3), xla_cpu_kernels=True
+    )
     pools = [layer for layer in model.layers if isinstance(layer, SeparableMaxPooling2D)]
     assert [layer.name for layer in pools] == ["stem_pool"]
     images = random_images(2, shape=(64, 64, 3))

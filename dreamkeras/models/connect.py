@@ -119,7 +119,13 @@ def default_start(model):
 
 
 def wire_connections(
-    model, after, make_connection, start=None, merge_name="merge", input_shape=None
+    model,
+    after,
+    make_connection,
+    start=None,
+    merge_name="merge",
+    input_shape=None,
+    copy_layers=False,
 ):
     """Re-runs `model`'s graph with `h = stage(h) + connection(h)` at `after`.
 
@@ -141,6 +147,11 @@ def wire_connections(
         input_shape: optional shape (without the batch axis) of the new
             model's single input, e.g. a fixed image size for a backbone
             built for any size.
+        copy_layers: if `True`, the new graph runs copies of `model`'s
+            layers (same configs and weights) instead of the layers
+            themselves, so that each layer has one node and
+            `new_model.get_layer(name).output` is a tensor of the new
+            graph. For builders whose source model is a throwaway.
 
     Returns:
         `(inputs, outputs, extras)`: the new graph's inputs and outputs and
@@ -196,12 +207,23 @@ def wire_connections(
         state["next"] += 1
         return outputs
 
+    copies = []
+
+    def copy_layer(layer):
+        if not copy_layers or not isinstance(layer, keras.layers.Layer):
+            return layer  # Operations such as keras.ops.cast hold no state.
+        copy = layer.__class__.from_config(layer.get_config())
+        copies.append((layer, copy))
+        return copy
+
     outputs = keras.models.clone_model(
         model,
         input_tensors=inputs,
-        clone_function=lambda layer: layer,
+        clone_function=copy_layer,
         call_function=call_function,
     ).output
+    for layer, copy in copies:
+        copy.set_weights(layer.get_weights())
     if state["next"] != len(points):
         missing = points[state["next"]]
         raise ValueError(

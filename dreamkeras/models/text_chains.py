@@ -302,6 +302,7 @@ class TextChainClassifier(RecoverableModel, keras.Model):
                 text_chain.points,
                 connection_maker(text_chain, make_connection, policy),
                 start=text_chain.start,
+                copy_layers=True,
             )
         if merge_dreams:
             x = add_dream_block(

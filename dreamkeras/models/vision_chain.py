@@ -135,6 +135,7 @@ class VisionChainClassifier(RecoverableModel, keras.Model):
                 start=start,
                 merge_name="merge",
                 input_shape=image_shape,
+                copy_layers=True,
             )
             if dreams:
                 x = _merge_dreams(
