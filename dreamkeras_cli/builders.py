@@ -36,6 +36,32 @@ def check(checks):
             raise TrainingSetupError(message)
 
 
+def check_writable(path, flag):
+    """Raises unless `path`'s folder exists or can be created, and is writable.
+
+    Example:
+
+    ```python
+    check_writable("/tmp/runs/x/model.keras", "--output")
+    ```
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    wanted = os.path.dirname(path.rstrip(os.sep)) or os.sep
+    folder = wanted
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise TrainingSetupError(
+            f"{flag} {path!r} cannot be written: the folder {wanted!r} cannot be created "
+            f"because {folder!r} is a file. Pass {flag} in a folder you can write."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TrainingSetupError(
+            f"{flag} {path!r} cannot be written: {folder!r} is not a writable folder. "
+            f"Pass {flag} somewhere you can write."
+        )
+
+
 def _optional_positive(args, name, flag):
     value = getattr(args, name, None)
     return (
@@ -128,9 +154,12 @@ def _files(args, output, logdir, preset=False, fast=False):
             f"--output must end with .keras (the Keras model format). "
             f"Received: {given!r}."
         )
+    logdir = os.path.abspath(os.path.expanduser(args.logdir or logdir))
+    check_writable(output, "--output")
+    check_writable(os.path.join(logdir, "backup"), "--logdir")
     return Files(
         output=output,
-        logdir=os.path.abspath(os.path.expanduser(args.logdir or logdir)),
+        logdir=logdir,
         overwrite=args.overwrite or (fast and not given),
         resume=args.resume,
         restart=args.restart or (fast and not args.logdir),
