@@ -282,13 +282,21 @@ class RunBackup(keras.callbacks.Callback):
         os.makedirs(self.backup_dir, exist_ok=True)
         weights = f"epoch-{done}.weights.h5"
         path = os.path.join(self.backup_dir, weights)
-        with atomic.replacing(path, advice=self.advice, point="backup_write") as temporary:
-            self.model.save_weights(temporary)
         previous = self.state.weights
-        self.state = dataclasses.replace(
-            self.state, epochs_done=done, weights=weights, history=history, **best
-        )
-        write_state(self.backup_dir, self.state, advice=self.advice)
+        try:
+            with atomic.replacing(path, advice=self.advice, point="backup_write") as temporary:
+                self.model.save_weights(temporary)
+            state = dataclasses.replace(
+                self.state, epochs_done=done, weights=weights, history=history, **best
+            )
+            write_state(self.backup_dir, state, advice=self.advice)
+        except BaseException:
+            # Not committed: the previous state and its files stay as they were.
+            for uncommitted in (best["best_pending"], path if weights != previous else None):
+                if uncommitted and os.path.exists(uncommitted):
+                    os.remove(uncommitted)
+            raise
+        self.state = state
         if previous and previous != weights:
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(self.backup_dir, previous))

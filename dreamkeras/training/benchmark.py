@@ -8,7 +8,6 @@ peak memory. Named encoder sizes build random weights: fine for speed and
 size, which do not depend on the values.
 """
 
-import json
 import os
 
 import keras
@@ -147,8 +146,10 @@ def _measure(config, backend, precision):
     result["memory"] = profiling.peak_memory()
     print(report_text(result), flush=True)
     if config.output:
-        with open(config.output, "w") as handle:
-            json.dump(result, handle, indent=2)
+        from dreamkeras.training.report import write_json
+
+        os.makedirs(os.path.dirname(config.output) or ".", exist_ok=True)
+        write_json(config.output, result)
     return result
 
 

@@ -91,6 +91,7 @@ class RunLock:
         self.advice = advice
         self.took_over = None
         self._fd = None
+        self._created = []
 
     def _refuse(self, holder):
         pid = (holder or {}).get("pid")
@@ -106,7 +107,13 @@ class RunLock:
         Raises:
             RunLockedError: a live process holds it.
         """
+        folder = os.path.dirname(self.path)
+        created = []
+        while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+            created.append(folder)
+            folder = os.path.dirname(folder)
         os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self._created = created
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -142,12 +149,20 @@ class RunLock:
                 os.fsync(fd)
             except BaseException:
                 os.close(fd)
+                for created in self._created:
+                    try:
+                        os.rmdir(created)
+                    except OSError:
+                        break
                 raise
             self._fd = fd
             return self
 
     def release(self):
-        """Removes the lock file and releases the lock (idempotent)."""
+        """Removes the lock file (and the folders it created, if still empty).
+
+        Idempotent.
+        """
         if self._fd is None:
             return
         try:
@@ -156,6 +171,12 @@ class RunLock:
             pass
         os.close(self._fd)
         self._fd = None
+        for folder in self._created:  # Innermost first; kept once anything is in it.
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        self._created = []
 
     def takeover_line(self):
         """The message about a stale lock taken over, or None."""
