@@ -293,14 +293,15 @@ def test_resume_after_a_killed_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fashion_mnist.main(argv, callbacks=[Interrupt(after_epoch=0)])
     backup = tmp_path / "run_logs" / "backup"
-    assert (backup / "training_metadata.json").exists()
+    assert (backup / "state.json").exists()
     assert not (tmp_path / "run.keras").exists()
 
     recorder = training.EpochRecorder()
     assert fashion_mnist.main(argv + ["--resume"], callbacks=[recorder]) == 0
     assert recorder.started == [1, 2]
     result = report(tmp_path)
-    assert result["resumed_from_epoch"] == 1 and result["epochs_completed"] == 2
+    assert result["resumed_from_epoch"] == 1 and result["epochs_completed"] == 3
+    assert result["epochs_this_process"] == 2 and len(result["history"]["loss"]) == 3
     # The optimizer state was restored too: 3 epochs of 2 steps in all.
     assert result["optimizer_steps"] == 6
     assert not backup.exists()  # Deleted once the run finished.
