@@ -7,6 +7,9 @@ the children start together when the first kill test runs and the reruns
 happen in this process. Each rerun must finish the run with the optimizer
 steps of an uninterrupted run, without repeating a finished epoch, with a
 loadable model, a complete report and nothing older destroyed.
+
+The runs are marked `app` (CI runs them on jax only); the lock, atomic-write
+and best-value tests run on every backend.
 """
 
 import concurrent.futures
@@ -20,17 +23,18 @@ import keras
 import numpy as np
 import pytest
 
-from dreamkeras.training import backup as backups
 from dreamkeras.training import EpochRecorder
+from dreamkeras.training import backup as backups
 from dreamkeras.training import train
 from dreamkeras.utils import atomic
 from dreamkeras.utils import faults
 from dreamkeras.utils.run_lock import RunLock
 from dreamkeras.utils.run_lock import RunLockedError
-from dreamkeras_cli.config import TrainingSetupError
 from tests import crash_child
 from tests.app_helpers import BACKEND
 from tests.app_helpers import REPO
+from tests.app_helpers import report as read_report
+from tests.app_helpers import run_script
 
 OLDER_MODEL = b"an older model, kept until the new one is whole"
 OLDER_REPORT = {"older": True}
@@ -70,6 +74,13 @@ def _child(folder, point):
 
 
 @pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The report of the same run, never interrupted (in this process)."""
+    folder = str(tmp_path_factory.mktemp("uninterrupted"))
+    return train(crash_child.tiny_config(folder), task=crash_child.TinyTask())
+
+
+@pytest.fixture(scope="module")
 def killed_children(tmp_path_factory):
     """Starts one child per kill point, all at once; yields {point: (folder, future)}."""
     root = tmp_path_factory.mktemp("kills")
@@ -94,8 +105,11 @@ def _tiny_eval_accuracy(model):
     return model.evaluate(images[32:], labels[32:], batch_size=8, verbose=0, return_dict=True)
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("point", list(KILLS))
-def test_a_kill_at_any_point_resumes_without_losing_work(killed_children, point, capsys):
+def test_a_kill_at_any_point_resumes_without_losing_work(
+    killed_children, uninterrupted, point, capsys
+):
     folder, future = killed_children[point]
     child = future.result()
     assert child.returncode == -9, child.stdout[-2000:] + child.stderr[-3000:]
@@ -122,7 +136,8 @@ def test_a_kill_at_any_point_resumes_without_losing_work(killed_children, point,
     assert report["epochs_completed"] == 2
     assert all(len(values) == 2 for values in report["history"].values())
     assert set(report["history"]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
-    assert report["optimizer_steps"] == 2 * 2
+    assert report["optimizer_steps"] == uninterrupted["optimizer_steps"] == 2 * 2
+    assert report["epochs_completed"] == uninterrupted["epochs_completed"]
     with open(os.path.join(folder, "run.json")) as f:
         assert json.load(f)["optimizer_steps"] == 4  # The report on disk is whole.
 
@@ -167,6 +182,7 @@ FULL_DISK = {
 }
 
 
+@pytest.mark.app
 @pytest.mark.parametrize("fragment", list(FULL_DISK))
 def test_a_full_disk_is_one_error_line_and_keeps_the_backup(tmp_path, monkeypatch, capsys, fragment):
     folder = str(tmp_path)
@@ -194,6 +210,7 @@ def test_a_full_disk_is_one_error_line_and_keeps_the_backup(tmp_path, monkeypatc
     assert report["optimizer_steps"] == 4 and report["epochs_completed"] == 2
 
 
+@pytest.mark.app
 def test_a_second_live_run_is_refused_and_nothing_is_written(tmp_path, capsys):
     folder = str(tmp_path / "run")
     config = crash_child.tiny_config(folder)
@@ -269,3 +286,45 @@ def test_atomic_writes_of_files_and_folders(tmp_path):
     atomic.remove_leftovers(str(target))
     atomic.remove_leftovers(str(preset))
     assert _listing(tmp_path) == ["model.keras", "preset"]
+
+
+@pytest.mark.app
+@pytest.mark.large
+@pytest.mark.parametrize("point", ["train_step:3", "final_write"])
+def test_the_vision_app_killed_and_rerun_as_a_user_would(tmp_path, point):
+    """`python apps/cifar100.py --fast-dev-run ...` killed, then the same command again."""
+    argv = ["--backend", BACKEND, "--fast-dev-run", "--model", "baseline", "--blocks", "1",
+            "--verbose", "0", "--output", str(tmp_path / "run.keras"),
+            "--logdir", str(tmp_path / "run_logs")]
+    killed = run_script("apps/cifar100.py", argv, cwd=tmp_path, env={faults.KILL_AT: point})
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert not (tmp_path / "run.keras").exists()
+    again = run_script("apps/cifar100.py", argv, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "took over the lock of process" in again.stdout
+    result = read_report(tmp_path)
+    assert result["optimizer_steps"] == 4 and result["epochs_completed"] == 2
+    assert result["epochs_this_process"] == (1 if point.startswith("train_step") else 0)
+    keras.saving.load_model(tmp_path / "run.keras")
+    assert _listing(tmp_path) == ["run.json", "run.keras", "run_best.keras", "run_logs"]
+
+
+@pytest.mark.app
+@pytest.mark.large
+def test_pretraining_killed_while_writing_its_preset_keeps_the_older_one(tmp_path):
+    from dreamkeras.encoders import load_autoencoder
+
+    argv = ["--backend", BACKEND, "--fast-dev-run", "--verbose", "0", "--overwrite",
+            "--output", str(tmp_path / "mae"), "--logdir", str(tmp_path / "mae_logs")]
+    (tmp_path / "mae").mkdir()
+    (tmp_path / "mae" / "older.txt").write_text("an older preset")
+    killed = run_script("apps/pretrain_mae.py", argv, cwd=tmp_path,
+                        env={faults.KILL_AT: "final_write"})
+    assert killed.returncode == -9, killed.stderr[-3000:]
+    assert _listing(tmp_path / "mae") == ["older.txt"]  # The older preset, whole.
+    again = run_script("apps/pretrain_mae.py", argv, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "no epoch repeated" in again.stdout
+    assert "older.txt" not in os.listdir(tmp_path / "mae")
+    assert load_autoencoder(str(tmp_path / "mae")).image_shape == (32, 32, 3)
+    assert _listing(tmp_path) == ["mae", "mae.json", "mae_logs"]

@@ -250,8 +250,6 @@ def _prepare_outputs(files, config=None):
     (temporaries, uncommitted best checkpoints) and finishes a committed
     best-checkpoint rename.
     """
-    _check_writable(files.output, "--output")
-    _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
     if files.restart and os.path.isdir(files.backup):
         shutil.rmtree(files.backup)
     state = read_state(files.backup)
