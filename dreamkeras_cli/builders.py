@@ -36,6 +36,109 @@ def check(checks):
             raise TrainingSetupError(message)
 
 
+def check_writable(path, flag):
+    """Raises unless `path`'s folder exists or can be created, and is writable.
+
+    Example:
+
+    ```python
+    check_writable("/tmp/runs/x/model.keras", "--output")
+    ```
+    """
+    path = os.path.abspath(os.path.expanduser(path))
+    wanted = os.path.dirname(path.rstrip(os.sep)) or os.sep
+    folder = wanted
+    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise TrainingSetupError(
+            f"{flag} {path!r} cannot be written: the folder {wanted!r} cannot be created "
+            f"because {folder!r} is a file. Pass {flag} in a folder you can write."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise TrainingSetupError(
+            f"{flag} {path!r} cannot be written: {folder!r} is not a writable folder. "
+            f"Pass {flag} somewhere you can write."
+        )
+
+
+# What the messages call each dataset; those in NEEDS_DATA_DIR have no default
+# folder and no download.
+DATA_NAMES = {
+    "tiny_imagenet": "Tiny ImageNet", "imagenet": "ImageNet", "image_folder": "Image folder",
+    "text_folder": "A text folder", "fashion_mnist": "Fashion-MNIST",
+}
+NEEDS_DATA_DIR = ("tiny_imagenet", "imagenet", "image_folder", "text_folder")
+
+
+def check_data_dir(dataset, data_dir, default=None, fast=False, flag="--data-dir"):
+    """Checks `--data-dir` before anything is loaded: a folder, and given when needed.
+
+    A fast dev run reads no data: it checks only a folder given explicitly.
+
+    Example:
+
+    ```python
+    check_data_dir("image_folder", "~/photos")
+    ```
+    """
+    what = DATA_NAMES.get(dataset, f"The dataset {dataset!r}")
+    if data_dir is None:
+        if dataset in NEEDS_DATA_DIR and not fast:
+            raise TrainingSetupError(f"{what} needs a local copy: pass {flag} DIR.")
+        return
+    if fast and data_dir == default:
+        return
+    path = os.path.expanduser(data_dir)
+    if os.path.isfile(path):
+        raise TrainingSetupError(
+            f"{what}: {path!r} is a file, not a folder. Pass {flag} with the folder that "
+            f"holds the data."
+        )
+    if not os.path.isdir(path):
+        raise TrainingSetupError(
+            f"{what}: the data directory {path!r} does not exist. Pass {flag} with an "
+            f"existing directory."
+        )
+
+
+def check_data_flags(args, dataset, default=None):
+    """The apps' data checks before the backend starts: `--data-dir`, `--yelp5`.
+
+    Building a configuration (`dreamkeras_cli.commands.run_config`) does not
+    look at the disk; the apps call this first, so that a missing or wrong
+    data folder is one error line before any import, data or model.
+
+    Example:
+
+    ```python
+    check_data_flags(args, "image_folder")
+    ```
+    """
+    fast = getattr(args, "fast_dev_run", False)
+    check_data_dir(dataset, args.data_dir, default, fast=fast)
+    if getattr(args, "yelp5", None):
+        check_data_dir("yelp5", args.yelp5, fast=fast, flag="--yelp5")
+
+
+def check_encoder_path(encoder):
+    """Refuses an `--encoder` that names a local path that does not exist.
+
+    Preset names (`mae-tiny-32`, `roberta_base_en`) and handles
+    (`hf://...`, `kaggle://...`) pass; a value with a path separator, or
+    starting with `.` or `~`, must be an existing folder.
+    """
+    if not encoder or "://" in encoder:
+        return
+    if os.sep in encoder or "/" in encoder or encoder.startswith((".", "~")):
+        path = os.path.expanduser(encoder)
+        if not os.path.exists(path):
+            raise TrainingSetupError(
+                f"--encoder {encoder!r}: no such folder. Pass a local preset folder, a "
+                f"preset name or a handle (hf://ORG/MODEL, kaggle://...)."
+            )
+
+
 def _optional_positive(args, name, flag):
     value = getattr(args, name, None)
     return (
@@ -128,9 +231,12 @@ def _files(args, output, logdir, preset=False, fast=False):
             f"--output must end with .keras (the Keras model format). "
             f"Received: {given!r}."
         )
+    logdir = os.path.abspath(os.path.expanduser(args.logdir or logdir))
+    check_writable(output, "--output")
+    check_writable(os.path.join(logdir, "backup"), "--logdir")
     return Files(
         output=output,
-        logdir=os.path.abspath(os.path.expanduser(args.logdir or logdir)),
+        logdir=logdir,
         overwrite=args.overwrite or (fast and not given),
         resume=args.resume,
         restart=args.restart or (fast and not args.logdir),
@@ -250,6 +356,7 @@ def image_run_config(args, info, command="dreamkeras"):
     """
     check_common(args)
     _check_image_augment(args)
+    check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     model = vision_model(args, fast)
     return RunConfig(
@@ -288,6 +395,7 @@ def text_run_config(args, info, command="dreamkeras"):
     """
     check_common(args)
     _check_text(args)
+    check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     files = _classifier_files(args, info.name, fast)
     model = TextModel(
@@ -347,6 +455,7 @@ def mae_run_config(args, command="dreamkeras pretrain-mae"):
             f"--image-size must be at least 8, got {args.image_size}.",
         ),
     ])
+    check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     tag = args.dataset.replace("/", "_").replace(":", "_")
     if fast:

@@ -139,6 +139,7 @@ def training_app(dataset, argv=None, callbacks=None, prog=None):
 
     def prepare(args, command):
         config = build(args, info, command=command)
+        builders.check_data_flags(args, info.name, info.default_data_dir)
         return _training_title(dataset, config), _train(config, callbacks)
 
     return run_command(dataset, argv, prog, lambda p: _app_parser(info, p), prepare)
@@ -163,6 +164,7 @@ def pretrain_app(argv=None, callbacks=None, prog=None):
 
     def prepare(args, command):
         config = builders.mae_run_config(args, command=command)
+        builders.check_data_flags(args, args.dataset)
         return _training_title("pretrain-mae", config), _train(config, callbacks)
 
     return run_command(

@@ -6,32 +6,80 @@ model expects. Pixels from files are scaled by `--rescale` (default 1/255,
 the `[0, 1]` pixels the apps train on).
 """
 
+import json
 import os
+import zipfile
 
+from dreamkeras_cli.builders import check_writable
 from dreamkeras_cli.config import TrainingSetupError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def check_model_file(path):
+    """Checks that `path` is a whole `.keras` file holding a DreamNet, without Keras.
+
+    A `.keras` file is a zip archive (`config.json`, `model.weights.h5`,
+    `metadata.json`) whose index is at its end: a truncated file (an
+    interrupted copy or save) is not a zip archive.
+
+    Raises:
+        TrainingSetupError: a missing, truncated or non-Keras file, or a
+            model without dream connections.
+    """
+    if not os.path.isfile(path):
+        raise TrainingSetupError(
+            f"--model {path!r}: no such file; pass a .keras DreamNet saved by the apps."
+        )
+    if not zipfile.is_zipfile(path):
+        raise TrainingSetupError(
+            f"--model {path!r} is not a whole .keras file (a .keras file is a zip "
+            f"archive; this one is truncated or of another kind). Save or copy the "
+            f"model again."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            text = archive.read("config.json").decode("utf-8") if "config.json" in names else ""
+        config = json.loads(text) if text else {}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise TrainingSetupError(
+            f"--model {path!r} is damaged ({type(error).__name__}: {error}). Save or copy "
+            f"the model again."
+        ) from None
+    if not config or "model.weights.h5" not in names:
+        raise TrainingSetupError(
+            f"--model {path!r} is a zip archive but not a Keras model (no config.json / "
+            f"model.weights.h5). Pass a .keras DreamNet saved by the apps."
+        )
+    if "dreamkeras>DreamNet" not in text and '"dream_connection_' not in text:
+        kind = config.get("class_name", "model") if isinstance(config, dict) else "model"
+        raise TrainingSetupError(
+            f"--model {path!r} is a {kind}, not a DreamNet: only a DreamNet dreams. Pass "
+            f"a model trained with --model dreamnet."
+        )
 
 
 def check_args(args):
     """Checks the dream flags before anything is loaded.
 
     Raises:
-        TrainingSetupError: a missing `--model` or `--images`.
+        TrainingSetupError: a missing `--model` or `--images`, a model file
+            that is not a whole DreamNet, or an `--output` that cannot be
+            written.
     """
     if not args.model or not args.images:
         raise TrainingSetupError("--model FILE.keras and --images PATH are both required.")
-    if not os.path.isfile(args.model):
-        raise TrainingSetupError(
-            f"--model {args.model!r}: no such file; pass a .keras DreamNet saved by the apps."
-        )
+    check_model_file(args.model)
     if not (os.path.isdir(args.images) or (os.path.isfile(args.images) and args.images.endswith(".npy"))):
         raise TrainingSetupError(
             f"--images {args.images!r} is neither a folder of images nor a .npy file."
         )
-    folder = os.path.dirname(os.path.abspath(args.output)) or "."
-    if not os.path.isdir(folder) and os.path.exists(folder):
-        raise TrainingSetupError(f"--output {args.output!r}: {folder!r} is not a folder.")
+    if os.path.isdir(args.output):
+        raise TrainingSetupError(
+            f"--output {args.output!r} is a folder; pass the PNG file to write."
+        )
+    check_writable(args.output, "--output")
 
 
 def load_images(path, num_images, image_shape, rescale=1 / 255):
@@ -110,8 +158,15 @@ def draw(args):
             f"DreamNet dreams."
         )
     images = load_images(args.images, args.num_images, tuple(model.input.shape[1:]), args.rescale)
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    grid = dream_grid(model, images, path=args.output)
+    grid = dream_grid(model, images)
+    from PIL import Image
+
+    from dreamkeras.utils import atomic
+
+    output = os.path.abspath(args.output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
+    with atomic.replacing(output) as temporary:
+        Image.fromarray(grid).save(temporary, format="PNG")
     print(
         f"Saved {os.path.abspath(args.output)}: {len(images)} rows (original, then each "
         f"dream), {grid.shape[1]}x{grid.shape[0]} pixels."

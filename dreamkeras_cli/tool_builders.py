@@ -8,6 +8,7 @@ import argparse
 import os
 
 from dreamkeras_cli.builders import check
+from dreamkeras_cli.builders import check_writable
 from dreamkeras_cli.builders import hardware
 from dreamkeras_cli.builders import image_run_config
 from dreamkeras_cli.builders import vision_model
@@ -107,10 +108,12 @@ def search_config(args, info, command="dreamkeras search"):
         args = argparse.Namespace(**{**vars(args), "data_dir": info.default_data_dir})
     run = image_run_config(args, info, command=command)
     project_name = args.project_name or f"{info.name}_{args.model}"
+    directory = os.path.abspath(os.path.expanduser(args.directory))
+    check_writable(os.path.join(directory, project_name, "oracle.json"), "--directory")
     return SearchConfig(
         run=run, tuner=args.tuner, search_space=search_space, values=values,
         max_trials=args.max_trials, executions_per_trial=args.executions_per_trial,
-        directory=os.path.abspath(os.path.expanduser(args.directory)),
+        directory=directory,
         project_name=project_name, overwrite=args.overwrite, patience=args.patience,
         validation_split=args.validation_split, num_best=args.num_best,
         tuner_seed=args.tuner_seed, report_only=args.report_only,
@@ -163,5 +166,12 @@ def benchmark_config(args, backend=None):
         skip_inference=args.skip_inference,
         keep_freed_memory=args.keep_freed_memory,
         compare_xla_cpu_kernels=args.compare_xla_cpu_kernels,
-        output=os.path.abspath(args.output) if args.output else None,
+        output=_checked_output(args.output),
     )
+
+
+def _checked_output(output):
+    if not output:
+        return None
+    check_writable(output, "--output")
+    return os.path.abspath(os.path.expanduser(output))

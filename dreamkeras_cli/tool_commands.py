@@ -2,6 +2,7 @@
 
 import os
 
+from dreamkeras_cli import builders
 from dreamkeras_cli import startup
 from dreamkeras_cli import tool_builders
 from dreamkeras_cli.config import TrainingSetupError
@@ -27,7 +28,9 @@ def search_app(argv=None, callbacks=None, prog=None):
     )
 
     def prepare(args, command):
-        search = tool_builders.search_config(args, _vision_dataset(args.dataset), command)
+        info = _vision_dataset(args.dataset)
+        search = tool_builders.search_config(args, info, command)
+        builders.check_data_flags(search.run.data, info.name, info.default_data_dir)
         title = (
             f"dreamkeras search: {search.tuner} search over {','.join(search.search_space)} "
             f"of --model {search.run.model.kind} on {args.dataset}, up to "
@@ -152,6 +155,7 @@ def check_text_preset(args):
     if not args.corpus or not args.output:
         raise TrainingSetupError("--corpus DIR and --output DIR are both required.")
     corpus, output = (os.path.abspath(os.path.expanduser(p)) for p in (args.corpus, args.output))
+    builders.check_writable(output, "--output")
     if not os.path.isdir(corpus):
         raise TrainingSetupError(
             f"--corpus {args.corpus!r} is not a folder; pass a folder of .txt files."
@@ -168,20 +172,25 @@ def check_text_preset(args):
 
 
 def build_text_preset(args, corpus, output):
-    """Builds the preset `check_text_preset` accepted (after `start_backend`)."""
-    import shutil
+    """Builds the preset `check_text_preset` accepted (after `start_backend`).
 
+    The preset is written to a temporary folder next to `output` and swapped
+    in whole: an older preset stays until the new one is complete.
+    """
     from dreamkeras.text.presets import build_random_preset
+    from dreamkeras.utils import atomic
 
-    if os.path.exists(output):
-        shutil.rmtree(output)
+    os.makedirs(os.path.dirname(output), exist_ok=True)
     try:
-        built = build_random_preset(
-            output, corpus=corpus, max_words=args.words, hidden_dim=args.hidden_dim,
-            num_layers=args.num_layers, num_heads=args.num_heads,
-            max_sequence_length=args.max_sequence_length, seed=args.seed,
-        )
+        with atomic.replacing(output) as temporary:
+            built = build_random_preset(
+                temporary, corpus=corpus, max_words=args.words, hidden_dim=args.hidden_dim,
+                num_layers=args.num_layers, num_heads=args.num_heads,
+                max_sequence_length=args.max_sequence_length, seed=args.seed,
+            )
     except ValueError as error:
+        if isinstance(error, TrainingSetupError):
+            raise
         raise TrainingSetupError(str(error)) from None
     print(
         f"Wrote {output}: {built['vocabulary_size']:,} tokens keeping {built['words']} "

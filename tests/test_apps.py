@@ -122,11 +122,37 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
 
 
 def test_dream_errors_are_one_line(tmp_path, capsys):
-    assert dream.main(["--model", str(tmp_path / "none.keras"), "--images", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.startswith("error: --model")
+    """Bad inputs of apps/dream.py: one line, status 2, checked before Keras loads."""
+    def error(argv):
+        assert dream.main(argv + ["--output", str(tmp_path / "out" / "grid.png")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        return err
+
+    photos = str(tmp_path)
+    assert "no such file" in error(["--model", str(tmp_path / "none.keras"), "--images", photos])
     (tmp_path / "bad.keras").write_text("not a model")
-    assert dream.main(["--model", str(tmp_path / "bad.keras"), "--images", str(tmp_path)]) == 2
-    assert "Cannot load --model" in capsys.readouterr().err
+    assert "not a whole .keras file" in error(["--model", str(tmp_path / "bad.keras"), "--images", photos])
+    inputs = keras.Input((4,))
+    keras.Model(inputs, keras.layers.Dense(2)(inputs)).save(tmp_path / "plain.keras")
+    truncated = (tmp_path / "plain.keras").read_bytes()
+    (tmp_path / "cut.keras").write_bytes(truncated[: len(truncated) // 2])
+    assert "truncated" in error(["--model", str(tmp_path / "cut.keras"), "--images", photos])
+    assert "is a Functional, not a DreamNet" in error(
+        ["--model", str(tmp_path / "plain.keras"), "--images", photos]
+    )
+    # A file that looks like a DreamNet to the checks that run before Keras.
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "dream.keras", "w") as archive:
+        archive.writestr("config.json", '{"registered_name": "dreamkeras>DreamNet"}')
+        archive.writestr("model.weights.h5", "")
+    model = ["--model", str(tmp_path / "dream.keras")]
+    assert "neither a folder" in error(model + ["--images", str(tmp_path / "nope")])
+    (tmp_path / "a_file").write_text("")
+    assert dream.main(model + ["--images", photos, "--output", str(tmp_path / "a_file" / "g.png")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # Nothing written.
 
 
 def test_an_existing_output_is_kept(tmp_path, capsys):
@@ -153,7 +179,7 @@ def test_errors_before_training_are_one_line(tmp_path, capsys):
     )
     assert "--data-dir" in error(imagenet, TINY + out)
     (tmp_path / "a_file").write_text("")
-    assert "not a writable folder" in error(
+    assert "is a file" in error(
         cifar100, TINY + ["--output", str(tmp_path / "a_file" / "run.keras"),
                           "--logdir", str(tmp_path / "logs")]
     )
@@ -161,6 +187,57 @@ def test_errors_before_training_are_one_line(tmp_path, capsys):
     if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
         assert "mixed_bfloat16" in error(cifar100, TINY + out + ["--mixed-precision", "mixed_float16"])
     assert not os.listdir(tmp_path)  # Nothing written.
+
+
+def test_corrupt_images_are_named_before_training(tmp_path, capsys):
+    """A truncated .jpg and a web page saved as .png among good images: one line, status 2."""
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    write_image_folder(str(folder), classes=("a", "b", "c"), per_class=4)
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(folder / "a" / "photo.jpg")
+    whole = (folder / "a" / "photo.jpg").read_bytes()
+    (folder / "a" / "photo.jpg").write_bytes(whole[: len(whole) // 2])
+    (folder / "b" / "page.png").write_bytes(b"<html>not an image</html>")
+    assert dk_data.find_unreadable_images(
+        [str(folder / "c" / f"{i}.png") for i in range(4)]
+    ) == []
+    argv = TINY + ["--model", "baseline", "--image-size", "16", "--data-dir", str(folder)]
+    assert image_folder.main(argv + paths(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "2 of 14 image files cannot be decoded" in err
+    assert os.path.join("a", "photo.jpg") in err and os.path.join("b", "page.png") in err
+    assert "Remove or replace them" in err
+    assert sorted(os.listdir(tmp_path)) == ["images"]  # Nothing written.
+
+
+def test_bad_flags_are_refused_before_anything_runs(tmp_path, capsys):
+    """The issue's bad inputs: one line, status 2, before the backend starts."""
+    def error(app, argv):
+        assert app.main(argv) == 2
+        captured = capsys.readouterr()
+        assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+        assert "backend" not in captured.out  # Refused before the backend started.
+        return captured.err
+
+    out = paths(tmp_path)
+    (tmp_path / "a_file").write_text("")
+    blocked = ["--output", str(tmp_path / "a_file" / "sub" / "run.keras")]
+    assert "cannot be created because" in error(cifar100, TINY + blocked)
+    assert "--eval-subset must be at least 1, got 0" in error(cifar100, TINY + out + ["--eval-subset", "0"])
+    assert "--train-subset must be at least 1, got 0" in error(cifar100, TINY + out + ["--train-subset", "0"])
+    assert "is a file, not a folder" in error(
+        image_folder, TINY + out + ["--data-dir", str(tmp_path / "a_file")]
+    )
+    assert "needs a local copy: pass --data-dir" in error(image_folder, TINY + out)
+    assert "--batch-size must be at least 2, got 0" in error(
+        cifar100, ["--fast-dev-run", "--batch-size", "0"] + out
+    )
+    assert "--encoder '/nonexistent': no such folder" in error(
+        cifar100, ["--fast-dev-run", "--encoder", "/nonexistent"] + out
+    )
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]  # Nothing written.
 
 
 @pytest.mark.large
@@ -216,14 +293,15 @@ def test_resume_after_a_killed_run(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         fashion_mnist.main(argv, callbacks=[Interrupt(after_epoch=0)])
     backup = tmp_path / "run_logs" / "backup"
-    assert (backup / "training_metadata.json").exists()
+    assert (backup / "state.json").exists()
     assert not (tmp_path / "run.keras").exists()
 
     recorder = training.EpochRecorder()
     assert fashion_mnist.main(argv + ["--resume"], callbacks=[recorder]) == 0
     assert recorder.started == [1, 2]
     result = report(tmp_path)
-    assert result["resumed_from_epoch"] == 1 and result["epochs_completed"] == 2
+    assert result["resumed_from_epoch"] == 1 and result["epochs_completed"] == 3
+    assert result["epochs_this_process"] == 2 and len(result["history"]["loss"]) == 3
     # The optimizer state was restored too: 3 epochs of 2 steps in all.
     assert result["optimizer_steps"] == 6
     assert not backup.exists()  # Deleted once the run finished.

@@ -186,14 +186,15 @@ def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         pretrain_mae.main(argv, callbacks=[Interrupt(after_epoch=1)])
     backup = tmp_path / "mae_logs" / "backup"
-    assert (backup / "training_metadata.json").exists()
+    assert (backup / "state.json").exists()
     assert not (tmp_path / "mae").exists()
 
     recorder = training.EpochRecorder()
     assert pretrain_mae.main(argv + ["--resume"], callbacks=[recorder]) == 0
     assert recorder.started == [2]
     report = read_report(tmp_path)
-    assert report["resumed_from_epoch"] == 2 and report["epochs_completed"] == 1
+    assert report["resumed_from_epoch"] == 2 and report["epochs_completed"] == 3
+    assert report["epochs_this_process"] == 1 and len(report["history"]["loss"]) == 3
     # The optimizer state came back too: 3 epochs of 2 steps in all.
     assert report["optimizer_steps"] == 6
     # Grayscale 28x28 went in as 32x32x3.
@@ -206,7 +207,7 @@ def test_resume_after_a_killed_run_on_fashion_mnist(tmp_path):
 def test_existing_output_is_not_overwritten(tmp_path, capsys):
     (tmp_path / "mae").mkdir()
     (tmp_path / "mae" / "keep.txt").write_text("precious")
-    argv = TINY + ["--data-dir", str(tmp_path / "none")] + paths(tmp_path)
+    argv = TINY + ["--data-dir", str(tmp_path / "mae")] + paths(tmp_path)
     assert pretrain_mae.main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert (tmp_path / "mae" / "keep.txt").read_text() == "precious"

@@ -164,7 +164,7 @@ def test_errors_before_training_are_one_line(tmp_path, preset, capsys):
     )
     assert "--blocks must be 1 to 4" in error(base + ["--blocks", "5"])
     (tmp_path / "run.keras").write_text("keep me")
-    assert "--overwrite" in error(base + ["--encoder", preset])
+    assert "--overwrite" in error(base + ["--encoder", preset, "--data-dir", str(one_class)])
     assert (tmp_path / "run.keras").read_text() == "keep me"
 
 

@@ -205,11 +205,14 @@ def test_backup_epoch_and_the_resume_line(tmp_path):
     config = commands.run_config("cifar100", ["--logdir", str(tmp_path / "logs"), "--epochs", "5"])
     assert engine.backup_epoch(config.files.backup) is None
     (tmp_path / "logs" / "backup").mkdir(parents=True)
-    (tmp_path / "logs" / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 1}))
+    # A backup of Keras' BackupAndRestore: {"epoch": 2} after 2 finished epochs.
+    (tmp_path / "logs" / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 2}))
+    (tmp_path / "logs" / "backup" / "latest.weights.h5").write_bytes(b"")
     assert engine.backup_epoch(config.files.backup) == 2
     lines = reporting.file_lines(config, 2)
     assert lines[-1].split() == ["resume", "resuming", "the", "interrupted", "run", "at", "epoch",
-                                 "3/5", "from", config.files.backup]
+                                 "3/5", "(2", "finished,", "kept)", "from", config.files.backup]
+    assert "no epoch repeated" in reporting.file_lines(config, 5)[-1]
     assert "run the same command again" in reporting.file_lines(config, None)[-1]
 
 

@@ -8,6 +8,7 @@ from dreamkeras.data.pipeline import LabelledDataset as LabelledDataset
 from dreamkeras.data.pipeline import build_pipeline as build_pipeline
 from dreamkeras.data.pipeline import from_arrays as from_arrays
 from dreamkeras.data.pipeline import validate_labels as validate_labels
+from dreamkeras.data.folders import find_unreadable_images as find_unreadable_images
 from dreamkeras.data.folders import load_image_folder as load_image_folder
 from dreamkeras.data.folders import load_tiny_imagenet as load_tiny_imagenet
 from dreamkeras.data.folders import load_unlabelled_images as load_unlabelled_images

@@ -18,6 +18,114 @@ from dreamkeras.data.sources import IMAGE_EXTENSIONS
 from dreamkeras.data.sources import require_dir
 
 SPLIT_FOLDERS = ("val", "validation", "test")
+# The end of a whole file of each format (None: no cheap check).
+_PNG_END = b"IEND\xaeB`\x82"
+_SHOWN_BAD_FILES = 3
+
+
+def _looks_whole(path):
+    """False when a cheap look at the first and last bytes finds `path` suspect.
+
+    Reads 16 bytes at each end: an empty file, a truncated JPEG (no end
+    marker), PNG (no IEND chunk), GIF (no trailer) or BMP (shorter than its
+    header says), or an unknown format, is suspect. A suspect file is then
+    decoded for certain (`_decode_error`); a whole one is not read further.
+    """
+    size = os.path.getsize(path)
+    if size < 16:
+        return False
+    with open(path, "rb") as f:
+        head = f.read(16)
+        f.seek(-16, os.SEEK_END)
+        tail = f.read(16)
+    if head.startswith(b"\xff\xd8\xff"):
+        return b"\xff\xd9" in tail
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return tail.endswith(_PNG_END)
+    if head.startswith(b"GIF8"):
+        return tail.endswith(b";")
+    if head.startswith(b"BM"):
+        return int.from_bytes(head[2:6], "little") <= size
+    return False
+
+
+def _decode_error(path):
+    """TensorFlow's reason for not decoding `path` (as the pipeline would), or None."""
+    # The decoders' C++ warnings go to the file descriptor: silenced here, as
+    # the one-line error names the file instead.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                tf.io.decode_image(
+                    tf.io.read_file(path), channels=3, expand_animations=False
+                )
+            except (tf.errors.OpError, ValueError) as error:
+                message = getattr(error, "message", None) or str(error)
+                return message.strip().splitlines()[0].split("[Op:")[0].strip()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return None
+
+
+def find_unreadable_images(paths):
+    """The image files of `paths` that cannot be decoded, with the reason.
+
+    Cheap for whole files (16 bytes read at each end); only suspect files
+    are decoded. Run before training, so that a corrupt file (a truncated
+    download, a web page saved as `.jpg`) is named at once instead of
+    stopping the run in the middle of an epoch.
+
+    Args:
+        paths: iterable of str.
+
+    Returns:
+        list of `(path, reason)`.
+
+    Example:
+
+    ```python
+    find_unreadable_images(["photos/cat/1.jpg", "photos/cat/2.jpg"])  # []
+    ```
+    """
+    bad = []
+    for path in paths:
+        try:
+            if _looks_whole(path):
+                continue
+        except OSError as error:
+            bad.append((path, error.strerror or str(error)))
+            continue
+        reason = _decode_error(path)
+        if reason is not None:
+            bad.append((path, reason))
+    return bad
+
+
+def check_images(paths, data_dir, what="Image folder"):
+    """Raises a one-line `DataError` naming the image files that cannot be decoded.
+
+    Example:
+
+    ```python
+    check_images(train.file_paths, "~/photos")
+    ```
+    """
+    paths = list(paths)
+    bad = find_unreadable_images(paths)
+    if not bad:
+        return
+    shown = "; ".join(
+        f"{os.path.relpath(path, data_dir)} ({reason})" for path, reason in bad[:_SHOWN_BAD_FILES]
+    )
+    more = f"; and {len(bad) - _SHOWN_BAD_FILES} more" if len(bad) > _SHOWN_BAD_FILES else ""
+    raise DataError(
+        f"{what} {data_dir!r}: {len(bad)} of {len(paths)} image files cannot be decoded: "
+        f"{shown}{more}. Remove or replace them (a truncated copy: copy it again), then "
+        f"run the same command again."
+    )
 
 
 def _decode_file(channels):
@@ -106,6 +214,7 @@ def load_tiny_imagenet(data_dir):
         raise DataUnavailableError(
             f"Tiny ImageNet: no images found under {data_dir!r}."
         )
+    check_images(train_paths + val_paths, data_dir, "Tiny ImageNet")
     decode = _decode_file(3)
     return ImageDataset(
         name="tiny_imagenet",
@@ -172,6 +281,11 @@ def _read_folder(data_dir, validation_split, seed, what, **options):
         raise DataError(f"Image folder {data_dir!r}: {error} Expected {what}.") from error
 
 
+def _file_paths(*datasets):
+    """The files `image_dataset_from_directory` listed for its datasets."""
+    return [path for dataset in datasets for path in getattr(dataset, "file_paths", [])]
+
+
 def load_image_folder(data_dir, image_size, validation_split=0.2, seed=1337):
     """Loads a folder of images, one subfolder per class.
 
@@ -201,6 +315,7 @@ def load_image_folder(data_dir, image_size, validation_split=0.2, seed=1337):
         "one subfolder per class (optionally under train/ and val/)",
         labels="inferred", label_mode="int", image_size=tuple(image_size),
     )
+    check_images(_file_paths(train, evaluation), data_dir)
     class_names = list(train.class_names)
     if len(class_names) < 2:
         raise DataError(
@@ -251,6 +366,7 @@ def load_unlabelled_images(data_dir, image_size, validation_split=0.1, seed=1337
             f"{known_size(evaluation) or 0} held-out images; both splits need at least "
             f"one. Add images or change the split."
         )
+    check_images(_file_paths(train, evaluation), data_dir)
 
     def with_label(image):
         return image, tf.constant(0, tf.int64)

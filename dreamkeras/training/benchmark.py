@@ -9,7 +9,6 @@ size, which do not depend on the values.
 """
 
 import dataclasses
-import json
 import os
 
 import keras
@@ -73,8 +72,10 @@ def run_benchmark(config):
     finally:
         keras.config.set_dtype_policy(previous)
     if config.output:
-        with open(config.output, "w") as handle:
-            json.dump(result, handle, indent=2)
+        from dreamkeras.training.report import write_json
+
+        os.makedirs(os.path.dirname(config.output) or ".", exist_ok=True)
+        write_json(config.output, result)
     return result
 
 

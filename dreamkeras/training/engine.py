@@ -4,15 +4,19 @@
 `ImageClassification` (the vision apps), `TextClassification` (the text
 apps) or `MAEPretraining` (`apps/pretrain_mae.py`). A task prepares the
 model and its input pipelines and knows how to evaluate and save them; the
-engine does the rest the same way for all three: it refuses to overwrite an
-output, resumes an interrupted run from its `BackupAndRestore` backup, says
-where everything goes, fits with TensorBoard, HParams, throughput and
-epoch callbacks, and writes the JSON report.
+engine does the rest the same way for all three: it locks the run's folders
+against a second live run, refuses to overwrite an output, resumes an
+interrupted run from its backup (`dreamkeras.training.backup`), says where
+everything goes, fits with TensorBoard, HParams, throughput and epoch
+callbacks, and writes the model and the JSON report atomically
+(`dreamkeras.utils.atomic`) before it removes the backup. A run killed at
+any point, rerun with the same command, finishes without repeating a
+finished epoch (`docs/crash_safety.md`).
 """
 
+import contextlib
 import dataclasses
 import datetime
-import json
 import logging
 import math
 import os
@@ -23,14 +27,20 @@ import time
 import keras
 
 from dreamkeras.data.pipeline import label_error_from
+from dreamkeras.training import backup as backups
 from dreamkeras.training import report as reporting
+from dreamkeras.training.backup import RunBackup
+from dreamkeras.training.backup import read_state
 from dreamkeras.training.callbacks import EpochRecorder
 from dreamkeras.training.callbacks import HParamsLogger
 from dreamkeras.training.callbacks import Throughput
 from dreamkeras.training.callbacks import tensorboard_callback
 from dreamkeras.training.runtime import check_backend
 from dreamkeras.training.runtime import run_scope
+from dreamkeras.utils import atomic
+from dreamkeras.utils import faults
 from dreamkeras.utils.memory import release_host_memory
+from dreamkeras.utils.run_lock import RunLock
 from dreamkeras_cli.config import TrainingSetupError
 
 
@@ -78,7 +88,7 @@ class PreparedRun:
 
 
 def backup_epoch(backup_dir):
-    """The zero-based epoch a `BackupAndRestore` backup resumes at, or None.
+    """The number of epochs a run's backup holds (the zero-based epoch to resume at), or None.
 
     Example:
 
@@ -86,11 +96,8 @@ def backup_epoch(backup_dir):
     backup_epoch("runs/cifar100_dreamnet3/backup")  # 2: epochs 1 and 2 done
     ```
     """
-    metadata = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(metadata):
-        return None
-    with open(metadata) as f:
-        return int(json.load(f).get("epoch", -1)) + 1
+    state = read_state(backup_dir)
+    return None if state is None else state.epochs_done
 
 
 def check_losses_finite(history, advice):
@@ -153,38 +160,134 @@ def _task(name):
 
 def _check_writable(path, flag):
     """Raises unless `path`'s folder exists or can be created, writable."""
-    folder = os.path.dirname(path) or "."
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+    from dreamkeras_cli.builders import check_writable
+
+    check_writable(path, flag)
+
+
+# The settings a backup must be resumed with: they change the data, the
+# model or the steps. The number of epochs, the optimiser (a lower --lr after
+# a divergence), --verbose and the paths may change.
+_RESUMABLE_SCHEDULE = ("batch_size", "steps_per_epoch", "seed", "train_subset", "eval_subset")
+
+
+def run_fingerprint(config):
+    """The settings of `config` a resumed run must share with the interrupted one.
+
+    Example:
+
+    ```python
+    run_fingerprint(config)["model"]["blocks"]
+    ```
+    """
+    settings = reporting.jsonable(config.to_dict())
+    return {
+        "task": config.task,
+        "data": {k: v for k, v in settings["data"].items() if k != "data_dir"},
+        "model": settings["model"],
+        "schedule": {k: settings["schedule"][k] for k in _RESUMABLE_SCHEDULE},
+        "augment": settings["augment"],
+    }
+
+
+def _flat(settings, prefix=""):
+    flat = {}
+    for key, value in (settings or {}).items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_fingerprint(state, config):
+    if not state.fingerprint:
+        return
+    before, now = _flat(state.fingerprint), _flat(run_fingerprint(config))
+    changed = [
+        f"{key} {before.get(key)!r} -> {now.get(key)!r}"
+        for key in sorted(set(before) | set(now))
+        if before.get(key) != now.get(key)
+    ]
+    if changed:
         raise TrainingSetupError(
-            f"{flag} {path!r} cannot be written: {folder!r} is not a writable folder. "
-            f"Pass {flag} somewhere you can write."
+            f"The backup in {config.files.backup!r} ({state.epochs_done} epochs) was made "
+            f"with other settings ({'; '.join(changed)}). Run with the interrupted run's "
+            f"settings to resume it, pass --restart to discard it, or pass another --logdir."
         )
 
 
-def _prepare_outputs(files):
-    """Refuses to overwrite; applies `--restart`; returns the resume epoch."""
-    _check_writable(files.output, "--output")
-    _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
-    if os.path.exists(files.output) and not files.overwrite:
-        raise TrainingSetupError(
-            f"The output {files.output!r} already exists. Pass --overwrite to "
-            f"replace it, or --output to write elsewhere."
-        )
+def _lock_run(files, stack):
+    """Locks the run's --logdir and --output; returns the takeover lines."""
+    locks = [
+        RunLock(os.path.join(files.logdir, "run.lock"), f"--logdir {files.logdir}"),
+        RunLock(files.output.rstrip(os.sep) + ".lock", f"--output {files.output}"),
+    ]
+    lines = []
+    for lock in locks:
+        try:
+            stack.enter_context(lock)
+        except OSError as error:
+            raise TrainingSetupError(
+                f"Cannot create the run lock {lock.path!r} ({atomic.describe(error)}). "
+                f"Pass --logdir / --output somewhere you can write."
+            ) from None
+        line = lock.takeover_line()
+        if line and reporting.line("lock", line) not in lines:
+            lines.append(reporting.line("lock", line))
+    return lines
+
+
+def _output_is_this_runs(files, state):
+    """True when the output exists because the interrupted run wrote it."""
+    return state is not None and backups.file_signature(files.output) != state.output_before
+
+
+def _prepare_outputs(files, config=None):
+    """Applies `--restart`, reads the backup and refuses to overwrite; returns the state.
+
+    Call it holding the run's locks: it removes what killed runs left
+    (temporaries, uncommitted best checkpoints) and finishes a committed
+    best-checkpoint rename.
+    """
     if files.restart and os.path.isdir(files.backup):
         shutil.rmtree(files.backup)
-    resume_epoch = backup_epoch(files.backup)
-    if files.resume and resume_epoch is None:
+    state = read_state(files.backup)
+    if files.resume and state is None:
         raise TrainingSetupError(
             f"--resume: no interrupted run to resume in {files.backup!r}. Check "
             f"--logdir, or run without --resume to start afresh."
         )
-    return resume_epoch
+    if state is not None and config is not None:
+        _check_fingerprint(state, config)
+    if os.path.exists(files.output) and not files.overwrite and not _output_is_this_runs(files, state):
+        raise TrainingSetupError(
+            f"The output {files.output!r} already exists. Pass --overwrite to "
+            f"replace it, or --output to write elsewhere."
+        )
+    for path in (files.output, files.report, files.best):
+        if path:
+            atomic.remove_leftovers(path)
+    backups.settle_best(state, files.best)
+    return state
+
+
+def _write_advice(files, what):
+    return (
+        f"Nothing older was changed and the backup {files.backup} keeps {what}: free "
+        f"space (or pass --output / --logdir on another disk) and run the same command "
+        f"again to finish without repeating finished epochs."
+    )
 
 
 def train(config, callbacks=None, task=None):
     """Runs one training run; returns its report (also written as JSON).
+
+    The run holds a lock on its `--logdir` and `--output` (a second live run
+    is refused), resumes from the backup an interrupted run left (without
+    repeating a finished epoch, wherever it was killed), writes every file
+    atomically and removes the backup only once the model and the report
+    are written.
 
     Args:
         config: `dreamkeras_cli.config.RunConfig`.
@@ -196,7 +299,8 @@ def train(config, callbacks=None, task=None):
 
     Raises:
         TrainingSetupError: the run cannot start (an existing output, a
-            missing encoder, ...) or diverged.
+            missing encoder, another live run, ...), diverged, or could not
+            write an output (a full disk).
         dreamkeras.data.DataError: bad or missing data.
 
     Example:
@@ -210,29 +314,35 @@ def train(config, callbacks=None, task=None):
     """
     task = task or _task(config.task)
     check_backend(config.hardware, config.command)
-    resume_epoch = _prepare_outputs(config.files)
-    lines = [reporting.replaced_line(config)] + reporting.file_lines(config, resume_epoch)
-    print("\n".join(line for line in lines if line), flush=True)
+    files = config.files
+    _check_writable(files.output, "--output")
+    _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
+    with contextlib.ExitStack() as locks:
+        lock_lines = _lock_run(files, locks)
+        state = _prepare_outputs(files, config)
+        lines = [reporting.replaced_line(config)] + lock_lines
+        lines += reporting.file_lines(config, state.epochs_done if state else None)
+        print("\n".join(line for line in lines if line), flush=True)
 
-    keras.utils.set_random_seed(config.schedule.seed)
-    quiet = _SameAsHeader()
-    logging.getLogger("dreamkeras").addFilter(quiet)
-    try:
-        with run_scope(config.hardware, config.schedule.batch_size) as (scope, devices):
-            started = time.perf_counter()
-            run = task.prepare(config, scope)
-            print("\n".join(run.lines), flush=True)
-            # What building the model left (its initialisers' compiled programs,
-            # freed heap) goes back to the system before the train step compiles.
-            release_host_memory(clear_jax_caches=True)
-            return _fit_and_report(
-                config, task, run, callbacks or [], resume_epoch, devices, started
-            )
-    finally:
-        logging.getLogger("dreamkeras").removeFilter(quiet)
+        keras.utils.set_random_seed(config.schedule.seed)
+        quiet = _SameAsHeader()
+        logging.getLogger("dreamkeras").addFilter(quiet)
+        try:
+            with run_scope(config.hardware, config.schedule.batch_size) as (scope, devices):
+                started = time.perf_counter()
+                run = task.prepare(config, scope)
+                print("\n".join(run.lines), flush=True)
+                # What building the model left (its initialisers' compiled programs,
+                # freed heap) goes back to the system before the train step compiles.
+                release_host_memory(clear_jax_caches=True)
+                return _fit_and_report(
+                    config, task, run, callbacks or [], state, devices, started
+                )
+        finally:
+            logging.getLogger("dreamkeras").removeFilter(quiet)
 
 
-def _fit_and_report(config, task, run, extra_callbacks, resume_epoch, devices, started):
+def _fit_and_report(config, task, run, extra_callbacks, state, devices, started):
     files, schedule = config.files, config.schedule
     model, data = run.model, run.data
     hparams = {k: v for k, v in config.flat().items() if k != "schedule.verbose"}
@@ -240,45 +350,58 @@ def _fit_and_report(config, task, run, extra_callbacks, resume_epoch, devices, s
     recorder = EpochRecorder()
     train_speed = Throughput(schedule.batch_size, mode="train")
     hparams_logger = HParamsLogger(files.logdir, hparams)
-    fit_callbacks = [
-        keras.callbacks.BackupAndRestore(files.backup, delete_checkpoint=True),
-        tensorboard_callback(files.logdir),
-        hparams_logger,
-    ]
-    if files.best:
-        fit_callbacks.append(
-            keras.callbacks.ModelCheckpoint(
-                files.best, monitor="val_accuracy", mode="max", save_best_only=True
-            )
-        )
-    fit_callbacks += [keras.callbacks.TerminateOnNaN(), recorder, train_speed]
-    fit_callbacks += list(run.callbacks) + list(extra_callbacks)
+    backup = RunBackup(
+        files.backup, state, best_path=files.best, monitor="val_accuracy", mode="max",
+        fingerprint=run_fingerprint(config),
+        output_before=backups.file_signature(files.output),
+        advice=_write_advice(files, "the last finished epoch"),
+    )
+    backup.restore(model)
     for folder in (os.path.dirname(files.output), files.logdir):
         os.makedirs(folder, exist_ok=True)
 
     timings = {"setup": time.perf_counter() - started}
     tick = time.perf_counter()
-    history = reraise_data_errors(
-        model.fit,
-        run.train_ds,
-        epochs=schedule.epochs,
-        steps_per_epoch=run.steps_per_epoch or schedule.steps_per_epoch,
-        validation_data=run.eval_ds,
-        validation_steps=schedule.eval_steps if run.eval_ds is not None else None,
-        callbacks=fit_callbacks,
-        verbose=schedule.verbose,
-        shuffle=False,
-    )
+    history = None
+    if backup.epochs_done < schedule.epochs:
+        fit_callbacks = [
+            tensorboard_callback(files.logdir), hparams_logger, keras.callbacks.TerminateOnNaN(),
+            recorder, train_speed, *run.callbacks, backup, *extra_callbacks,
+        ]
+        history = reraise_data_errors(
+            model.fit,
+            run.train_ds,
+            epochs=schedule.epochs,
+            initial_epoch=backup.epochs_done,
+            steps_per_epoch=run.steps_per_epoch or schedule.steps_per_epoch,
+            validation_data=run.eval_ds,
+            validation_steps=schedule.eval_steps if run.eval_ds is not None else None,
+            callbacks=fit_callbacks,
+            verbose=schedule.verbose,
+            shuffle=False,
+        )
     timings["fit"] = time.perf_counter() - tick
-    check_losses_finite(history, task.divergence_advice)
+    if history is not None:
+        check_losses_finite(
+            history,
+            f"{task.divergence_advice} The backup keeps the last finite epoch "
+            f"({backup.epochs_done}): run again with the fix to resume from it, or pass "
+            f"--restart to start afresh.",
+        )
+    faults.reached("after_fit")
 
     tick = time.perf_counter()
     results = reraise_data_errors(run.evaluate, model)
     timings["evaluate"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    run.save(model, files.output)
+    advice = _write_advice(files, f"all {backup.epochs_done} trained epochs")
+    with atomic.replacing(files.output, advice=advice, point="final_write") as temporary:
+        run.save(model, temporary)
+    faults.reached("final_written")
     timings["save"] = time.perf_counter() - tick
 
+    full_history = backup.history
+    resumed_at = backup.state.resumed_at
     report = {
         "fast_dev_run": config.fast_dev_run,
         "not_a_real_run": config.fast_dev_run,
@@ -294,16 +417,17 @@ def _fit_and_report(config, task, run, extra_callbacks, resume_epoch, devices, s
         "backend": keras.backend.backend(),
         "devices": devices,
         "mixed_precision": config.hardware.mixed_precision,
-        "epochs_completed": len(recorder.finished),
+        "epochs_completed": len(full_history.get("loss", [])),
+        "epochs_this_process": len(recorder.finished),
         "optimizer_steps": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
-        "resumed_from_epoch": (
-            recorder.started[0] if recorder.started and recorder.started[0] else None
-        ),
-        "history": history.history,
+        "resumed_from_epoch": resumed_at[-1] if resumed_at else None,
+        "resumed_at_epochs": list(resumed_at),
+        "history": full_history,
         f"train_{task.unit}_per_second": train_speed.images_per_second,
         "hparams_written_with": hparams_logger.written_with,
         "output": files.output,
         "best_model": files.best if files.best and os.path.exists(files.best) else None,
+        "best_epoch": backup.state.best_epoch,
         "logdir": files.logdir,
         "config": config.to_dict(),
         "keras_version": keras.__version__,
@@ -314,7 +438,9 @@ def _fit_and_report(config, task, run, extra_callbacks, resume_epoch, devices, s
         run.finish(model, report, timings)
     timings["total"] = time.perf_counter() - started
     report["seconds"] = timings
-    reporting.write_json(files.report, report)
+    reporting.write_json(files.report, report, advice=advice)
+    faults.reached("report_written")
+    backup.remove()
     lines = run.summary(report) if run.summary else []
     if config.fast_dev_run:
         lines.append("FAST DEV RUN finished: NOT a real run (generated data, random weights).")

@@ -8,7 +8,6 @@ it like the classifiers: resume, TensorBoard, report.
 """
 
 import os
-import shutil
 
 import keras
 import numpy as np
@@ -242,11 +241,14 @@ def adamw_with_warmup(optimizer, epochs, steps_per_epoch):
 
 
 def save_preset(mae, path):
-    """Writes the preset folder, replacing an old one (`--overwrite` was checked)."""
-    if os.path.isdir(path):
-        shutil.rmtree(path)
-    elif os.path.exists(path):
-        os.remove(path)
+    """Writes the preset folder `path`, which must not exist yet.
+
+    The engine passes a temporary folder next to `--output` and swaps it in
+    whole once written (`dreamkeras.utils.atomic.replacing`), so an older
+    preset stays until the new one is complete.
+    """
+    if os.path.lexists(path):
+        raise FileExistsError(f"{path!r} exists; the preset goes to a new folder.")
     mae.save_to_preset(path)
 
 

@@ -22,11 +22,19 @@ def jsonable(value):
     return value
 
 
-def write_json(path, report):
+def write_json(path, report, advice=None):
     """Writes `report` as JSON to `path` through a temporary file and a rename.
 
     A run killed while writing leaves the previous report (or none), never
-    a truncated one.
+    a truncated one (`dreamkeras.utils.atomic`).
+
+    Args:
+        path: str. The JSON file.
+        report: dict. Made JSON-safe with `jsonable`.
+        advice: optional str. The fix a failed write (a full disk) names.
+
+    Raises:
+        dreamkeras.utils.atomic.WriteError: the file could not be written.
 
     Example:
 
@@ -34,10 +42,9 @@ def write_json(path, report):
     write_json("outputs/run.json", {"test_accuracy": 0.5})
     ```
     """
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as f:
-        json.dump(jsonable(report), f, indent=2)
-    os.replace(temporary, path)
+    from dreamkeras.utils import atomic
+
+    atomic.write_text(path, json.dumps(jsonable(report), indent=2), advice=advice)
 
 
 def file_lines(config, resume_epoch):
@@ -45,7 +52,8 @@ def file_lines(config, resume_epoch):
 
     Args:
         config: `dreamkeras_cli.config.RunConfig`.
-        resume_epoch: int or None. The zero-based epoch a backup resumes at.
+        resume_epoch: int or None. The epochs the backup holds (the
+            zero-based epoch it resumes at); None without a backup.
 
     Returns:
         list of str.
@@ -62,10 +70,19 @@ def file_lines(config, resume_epoch):
         line("logs", f"{files.logdir} (tensorboard --logdir {files.logdir})"),
     ]
     epochs = config.schedule.epochs
-    if resume_epoch is not None:
+    if resume_epoch is not None and resume_epoch >= epochs:
+        resume = (
+            f"the interrupted run finished its {resume_epoch} epochs: evaluating and "
+            f"writing its model from {files.backup}, no epoch repeated"
+        )
+    elif resume_epoch:
         resume = (
             f"resuming the interrupted run at epoch {resume_epoch + 1}/{epochs} "
-            f"from {files.backup}"
+            f"({resume_epoch} finished, kept) from {files.backup}"
+        )
+    elif resume_epoch is not None:
+        resume = (
+            f"the interrupted run finished no epoch: starting at epoch 1/{epochs}"
         )
     elif config.fast_dev_run and files.restart:
         resume = "a fast dev run starts afresh each time"

@@ -16,6 +16,7 @@ import keras
 import keras_tuner
 
 from dreamkeras.tuning import hyperparameters as hps
+from dreamkeras.utils import atomic
 
 
 class _TrialLoggingHyperModel(keras_tuner.HyperModel):
@@ -101,8 +102,10 @@ class _TrialLoggingHyperModel(keras_tuner.HyperModel):
         }
         if self.trial_dir:
             os.makedirs(self.trial_dir, exist_ok=True)
-            with open(os.path.join(self.trial_dir, f"execution{execution}.json"), "w") as f:
-                json.dump(summary, f, indent=2, default=str)
+            atomic.write_text(
+                os.path.join(self.trial_dir, f"execution{execution}.json"),
+                json.dumps(summary, indent=2, default=str),
+            )
         if any(not math.isfinite(v) for v in losses):
             # KerasTuner records the trial as failed and moves on.
             raise ValueError(f"Trial diverged: losses per epoch {losses}.")

@@ -5,7 +5,10 @@ Rerunning the same command reloads it and continues (KerasTuner reloads the
 oracle; a trial killed mid-way is run again); `--overwrite` starts afresh.
 At the end the best trials are written as a markdown table and JSON, and
 the best trial's model (its best epoch) is evaluated on the held-out split
-and saved as `.keras` in the project folder.
+and saved as `.keras` in the project folder. A lock next to the project
+folder (`PROJECT.lock`) refuses a second live search of the same project;
+every file is written atomically (`dreamkeras.utils.atomic`), KerasTuner's
+state files included (`dreamkeras.tuning.tuners`).
 """
 
 import dataclasses
@@ -21,9 +24,15 @@ from dreamkeras.training.report import write_json
 from dreamkeras.tuning import results
 from dreamkeras.tuning.hypermodels import VisionHyperModel
 from dreamkeras.tuning.tuners import make_tuner
+from dreamkeras.utils import atomic
+from dreamkeras.utils.run_lock import RunLock
 from dreamkeras_cli.config import TrainingSetupError
 
 SEARCH_CONFIG = "search_config.json"
+_WRITE_ADVICE = (
+    "The finished trials are kept in the project: free space and run the same command "
+    "again (or with --report-only) to write the results."
+)
 
 
 def split_validation(data, fraction):
@@ -122,17 +131,42 @@ def run_search(search, callbacks=None):
     summary = dreamkeras.tuning.run_search(search)
     ```
     """
+    from dreamkeras.training.runtime import check_backend
+
+    run = search.run
+    check_backend(run.hardware, run.command)
+    project_dir = search.project_dir
+    lock = RunLock(
+        project_dir.rstrip(os.sep) + ".lock", f"The tuner project {project_dir}",
+        advice="pass another --project-name to run both.",
+    )
+    try:
+        lock.acquire()
+    except OSError as error:
+        raise TrainingSetupError(
+            f"Cannot create the lock {lock.path!r} ({atomic.describe(error)}). Pass "
+            f"--directory somewhere you can write."
+        ) from None
+    try:
+        return _run_locked_search(search, callbacks, lock)
+    finally:
+        lock.release()
+
+
+def _run_locked_search(search, callbacks, lock):
     from dreamkeras.training.image_task import is_named_size
     from dreamkeras.training.image_task import load_run_encoder
     from dreamkeras.training.image_task import load_training_data
     from dreamkeras.training.image_task import make_pipelines
     from dreamkeras.training.image_task import resolve_image_shape
-    from dreamkeras.training.runtime import check_backend
     from dreamkeras.utils.profiling import parameter_counts
 
     run = search.run
-    check_backend(run.hardware, run.command)
     project_dir = search.project_dir
+    if lock.takeover_line():
+        print(line("lock", lock.takeover_line()), flush=True)
+    for name in ("best_model.keras", "best_trials.md", "best_trials.json", SEARCH_CONFIG):
+        atomic.remove_leftovers(os.path.join(project_dir, name))
     record = _project_record(search)
     resuming = _check_project(project_dir, record, search.overwrite)
     if search.report_only and not resuming:
@@ -194,7 +228,8 @@ def run_search(search, callbacks=None):
     _, test_ds = make_pipelines(run, test_data, image_shape)
     test = best_model.evaluate(test_ds, steps=run.schedule.eval_steps, return_dict=True, verbose=0)
     best_path = os.path.join(project_dir, "best_model.keras")
-    best_model.save(best_path)
+    with atomic.replacing(best_path, advice=_WRITE_ADVICE) as temporary:
+        best_model.save(temporary)
     fixed = {
         name: value for name, value in hypermodel.declare_hyperparameters(
             keras_tuner.HyperParameters()
@@ -242,9 +277,11 @@ def run_search(search, callbacks=None):
     }
     table = results.markdown_table(rows[: search.num_best], search.search_space)
     text = results.note(summary)
-    with open(os.path.join(project_dir, "best_trials.md"), "w") as f:
-        f.write(text + "\n\n" + table + "\n")
-    write_json(os.path.join(project_dir, "best_trials.json"), summary)
+    atomic.write_text(
+        os.path.join(project_dir, "best_trials.md"), text + "\n\n" + table + "\n",
+        advice=_WRITE_ADVICE,
+    )
+    write_json(os.path.join(project_dir, "best_trials.json"), summary, advice=_WRITE_ADVICE)
     print(text)
     print(table)
     print(

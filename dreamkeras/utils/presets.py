@@ -10,6 +10,7 @@ writes the same files for any serialisable Keras model, such as
 `MAEAutoencoder`.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -32,6 +33,10 @@ def _pop_recursive(config, key):
 def save_preset(model, preset_dir):
     """Saves a Keras model to a preset folder in KerasHub's layout.
 
+    A new folder appears whole or not at all: it is written under a
+    temporary name next to `preset_dir` and renamed. In an existing folder
+    each file is replaced atomically (other files there are kept).
+
     Args:
         model: a serialisable `keras.Model` (e.g. `MAEAutoencoder`).
         preset_dir: str. Folder to write (created if needed).
@@ -44,15 +49,27 @@ def save_preset(model, preset_dir):
     mae = dreamkeras.encoders.load_preset("./my_mae")
     ```
     """
+    from dreamkeras.utils import atomic
+
+    if not os.path.exists(preset_dir):
+        parent = os.path.dirname(os.path.abspath(preset_dir))
+        os.makedirs(parent, exist_ok=True)
+        with atomic.replacing(preset_dir) as temporary:
+            os.makedirs(temporary)
+            _write_preset_files(model, temporary)
+        return
+    _write_preset_files(model, preset_dir, atomic.replacing)
+
+
+def _write_preset_files(model, preset_dir, replacing=None):
     from dreamkeras.version import __version__
 
-    os.makedirs(preset_dir, exist_ok=True)
+    writing = replacing or (lambda path: contextlib.nullcontext(path))
     config = keras.saving.serialize_keras_object(model)
     for key in _SKIPPED_KEYS:
         _pop_recursive(config, key)
-    with open(os.path.join(preset_dir, CONFIG_FILE), "w", encoding="utf-8") as file:
-        file.write(json.dumps(config, indent=4))
-    model.save_weights(os.path.join(preset_dir, WEIGHTS_FILE))
+    with writing(os.path.join(preset_dir, WEIGHTS_FILE)) as path:
+        model.save_weights(path)
     try:
         import keras_hub
 
@@ -67,8 +84,10 @@ def save_preset(model, preset_dir):
         "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
         "tasks": [],
     }
-    with open(os.path.join(preset_dir, METADATA_FILE), "w", encoding="utf-8") as file:
-        file.write(json.dumps(metadata, indent=4))
+    for name, content in ((METADATA_FILE, metadata), (CONFIG_FILE, config)):
+        with writing(os.path.join(preset_dir, name)) as path:
+            with open(path, "w", encoding="utf-8") as file:
+                file.write(json.dumps(content, indent=4))
 
 
 def read_preset_config(preset_dir):
