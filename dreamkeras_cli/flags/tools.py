@@ -34,16 +34,6 @@ TOOL_FLAGS = {
         ("--project-name",),
         help="Project folder inside --directory. Default: <dataset>_<model>.",
     ),
-    "patience": F(
-        ("--patience",), default=2, type=int,
-        help="EarlyStopping patience of each trial (epochs without a "
-        "val_accuracy gain).",
-    ),
-    "validation_split": F(
-        ("--validation-split",), default=0.1, type=float,
-        help="Share of the (subset of the) training split held out to validate "
-        "the trials; the test split only evaluates the best model.",
-    ),
     "num_best": F(("--num-best",), default=10, type=int, help="Rows of the best-trials table."),
     "tuner_seed": F(("--tuner-seed",), default=1, type=int, help="Seed of the search algorithm."),
     "report_only": F(
