@@ -207,21 +207,26 @@ def validation_pipeline(config, data, image_shape):
     )
 
 
-def dream_sample_images(validation_ds, train_ds, count=DREAM_SAMPLES):
+def dream_sample_images(config, data, image_shape, count=DREAM_SAMPLES):
     """A fixed batch of `count` images for the dream pictures, never test images.
 
-    The first validation images (the pipeline is not shuffled, so they are
-    the same every epoch); without a validation split, training images.
+    The first validation images, preprocessed as the model reads them (the
+    same every epoch); without a validation split, the first training
+    images, unaugmented.
+
+    Returns:
+        A float32 array `(count, height, width, channels)`, or None.
     """
     import numpy as np
 
-    source = validation_ds if validation_ds is not None else train_ds
-    images = []
-    for batch, _ in source.as_numpy_iterator():
-        images.extend(np.asarray(batch, "float32"))
-        if len(images) >= count:
-            break
-    return np.stack(images[:count]) if images else None
+    source = data.validation if data.validation is not None else data.train
+    options = dict(_pipeline_options(config, data, image_shape), cache=False)
+    options["batch_size"] = count
+    batches = build_pipeline(
+        source.take(count), training=False, drop_remainder=False, **options
+    )
+    images = [np.asarray(x, "float32") for x, _ in batches.as_numpy_iterator()]
+    return np.concatenate(images) if images else None
 
 
 def build_model(model, num_classes, image_shape, encoder=None):
@@ -331,7 +336,7 @@ class ImageClassification:
 
         callbacks = []
         if has_dreams(model):
-            images = dream_sample_images(validation_ds, train_ds)
+            images = dream_sample_images(config, data, image_shape)
             if images is not None:
                 callbacks.append(DreamImagesCallback(images, config.files.logdir))
 

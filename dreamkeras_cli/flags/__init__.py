@@ -92,6 +92,10 @@ COMMANDS = {
              "skip_inference", "keep_freed_memory", "output"),
         ),
     ),
+    "check-gpu": (
+        ("check", ("backends", "precisions", "steps", "batch_size", "output")),
+        ("backend and hardware", ("debug",)),
+    ),
     "dream": (
         ("dream grid", ("saved_model", "images", "grid_output", "num_images", "rescale")),
         ("backend and hardware", ("backend", "debug")),

@@ -44,7 +44,7 @@ RUN_FLAGS = {
     ),
     "batch_size": F(
         ("--batch-size",), type=int,
-        default={"vision": 64, "text": 32, "mae": 128, "benchmark": 8},
+        default={"vision": 64, "text": 32, "mae": 128, "benchmark": 8, "check-gpu": 16},
         help="Global batch size (all devices together).",
     ),
     "lr": F(
@@ -196,6 +196,7 @@ RUN_FLAGS = {
             "mae": "Preset folder to write; the report goes next to it as "
             "<output>.json. Default: outputs/mae_<dataset>.",
             "benchmark": "JSON file for the figures. Default: none (printed only).",
+            "check-gpu": "JSON file for the reports. Default: none (printed only).",
         },
     ),
     "logdir": F(

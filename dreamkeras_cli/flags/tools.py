@@ -54,7 +54,13 @@ TOOL_FLAGS = {
         ("--steps-per-execution",), default=1, type=int,
         help="Steps per compiled call (model.compile); with --loop fit only.",
     ),
-    "steps": F(("--steps",), default=5, type=int, help="Timed steps."),
+    "steps": F(
+        ("--steps",), default=5, type=int,
+        help={
+            "default": "Timed steps.",
+            "check-gpu": "Timed training steps per precision (after one that compiles).",
+        },
+    ),
     "warmup": F(("--warmup",), default=2, type=int, help="Untimed steps before the timed ones."),
     "skip_inference": F(
         ("--skip-inference",), kind="switch", help="Time training only, not inference."
@@ -64,6 +70,17 @@ TOOL_FLAGS = {
         help="Do not hand memory freed after building the model and after each "
         "long XLA compilation back to the system (glibc malloc_trim), which "
         "the training apps and, without this flag, the benchmark do.",
+    ),
+    # === GPU check (apps/check_gpu.py) ===
+    "backends": F(
+        ("--backends",), metavar="LIST",
+        help="Comma-separated backends to check, from jax, tensorflow, torch. "
+        "Default: every one installed.",
+    ),
+    "precisions": F(
+        ("--precisions",), default="float32,mixed_bfloat16,mixed_float16",
+        metavar="LIST",
+        help="Comma-separated precisions to train in (float16 is skipped on CPUs).",
     ),
     # === Dream grid (apps/dream.py) ===
     "saved_model": F(
