@@ -8,7 +8,8 @@ torch backends every GPU is hidden from TensorFlow *before* its devices
 start (`tf.config.set_visible_devices([], "GPU")`); tf.data runs on the CPU
 anyway. Should TensorFlow already have started (TensorFlow used in the same
 process before the run), the setting cannot change any more: a warning says
-so. The apps also set `TF_FORCE_GPU_ALLOW_GROWTH=true` before importing
+so. Keras sets `TF_FORCE_GPU_ALLOW_GROWTH=true` when it loads a non-tensorflow
+backend, and the apps set it too, before importing
 TensorFlow (`dreamkeras_cli.startup.prepare_process`), so that even a
 TensorFlow that does see a GPU takes only what it uses.
 """
