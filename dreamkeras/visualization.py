@@ -10,20 +10,43 @@ import numpy as np
 import keras
 
 DREAM_LAYER_PREFIX = "dream_connection_"
+# Layers that name each dream of a model whose connection is shared by all
+# stages (the reference networks): `dream_1`, `dream_2`, ...
+DREAM_OUTPUT_PREFIX = "dream_"
 
 
-def _dream_layers(model):
-    layers = [
+def _numbered(layers):
+    return sorted(layers, key=lambda layer: int(layer.name.rsplit("_", 1)[-1]))
+
+
+def dream_outputs(model):
+    """The symbolic dreams of `model`, in connection order.
+
+    The second output of every `dream_connection_{m}` layer, or, for a
+    model whose one connection is called after every stage (its node
+    outputs are ambiguous), the outputs of its layers named `dream_{m}`.
+
+    Raises:
+        ValueError: `model` has no dreams.
+    """
+    connections = [
         layer for layer in model.layers if layer.name.startswith(DREAM_LAYER_PREFIX)
     ]
-    if not layers:
-        raise ValueError(
-            "`model` has no dream connections (layers named "
-            f"'{DREAM_LAYER_PREFIX}1', '{DREAM_LAYER_PREFIX}2', ...). Pass a "
-            f"`dreamkeras.models.DreamNet`. Received: {type(model).__name__} "
-            f"{model.name!r}."
-        )
-    return sorted(layers, key=lambda layer: int(layer.name.rsplit("_", 1)[-1]))
+    if connections and all(len(layer._inbound_nodes) == 1 for layer in connections):
+        return [layer.output[1] for layer in _numbered(connections)]
+    named = [
+        layer for layer in model.layers
+        if layer.name.startswith(DREAM_OUTPUT_PREFIX)
+        and layer.name[len(DREAM_OUTPUT_PREFIX):].isdigit()
+    ]
+    if named:
+        return [layer.output for layer in _numbered(named)]
+    raise ValueError(
+        "`model` has no dream connections (layers named "
+        f"'{DREAM_LAYER_PREFIX}1', '{DREAM_LAYER_PREFIX}2', ...). Pass a "
+        f"`dreamkeras.models.DreamNet`. Received: {type(model).__name__} "
+        f"{model.name!r}."
+    )
 
 
 def dream_model(model):
@@ -43,8 +66,7 @@ def dream_model(model):
     dreams = dreamkeras.visualization.dream_model(model).predict(images)
     ```
     """
-    outputs = [layer.output[1] for layer in _dream_layers(model)]
-    return keras.Model(model.input, outputs, name=f"{model.name}_dreams")
+    return keras.Model(model.input, dream_outputs(model), name=f"{model.name}_dreams")
 
 
 def _to_display(image):

@@ -24,6 +24,9 @@ from dreamkeras_cli.config import TrainingSetupError
 from dreamkeras_cli.config import VisionModel
 from dreamkeras_cli.datasets import PRETRAIN_NATIVE_SHAPE
 
+# The reference implementation's MAE masks 75% of the patches (in training
+# and, unlike ours, at inference too).
+REFERENCE_MASK_RATIO = 0.75
 FAST_DEV_STEPS = 2
 FAST_DEV_BATCH = 8
 FAST_DEV_EPOCHS = 2
@@ -147,6 +150,43 @@ def _optional_positive(args, name, flag):
     )
 
 
+def check_recipe(args):
+    """Checks the schedule, loss and validation flags of the classifiers."""
+    check([
+        (
+            args.warmup_epochs is None or args.warmup_epochs >= 0,
+            f"--warmup-epochs must be >= 0, got {args.warmup_epochs}.",
+        ),
+        (
+            args.warmup_epochs is None or args.warmup_epochs < args.epochs,
+            f"--warmup-epochs ({args.warmup_epochs}) must be shorter than --epochs "
+            f"({args.epochs}).",
+        ),
+        (args.lr_step_epochs > 0, f"--lr-step-epochs must be positive, got {args.lr_step_epochs}."),
+        (
+            0 < args.lr_step_factor <= 1,
+            f"--lr-step-factor must be in (0, 1], got {args.lr_step_factor}.",
+        ),
+        (
+            0 <= args.label_smoothing < 1,
+            f"--label-smoothing must be in [0, 1), got {args.label_smoothing}.",
+        ),
+        (
+            0 <= args.validation_split < 1,
+            f"--validation-split must be in [0, 1), got {args.validation_split}.",
+        ),
+        (
+            args.patience is None or args.patience >= 1,
+            f"--patience must be at least 1, got {args.patience}.",
+        ),
+        (
+            not (args.patience and args.validation_split == 0),
+            "--patience stops on the validation accuracy; it needs --validation-split "
+            "above 0.",
+        ),
+    ])
+
+
 def check_common(args):
     """Checks the flags every training app shares (`--epochs`, `--batch-size`...)."""
     check([
@@ -170,7 +210,16 @@ def check_vision_model(args):
     check([
         (1 <= args.blocks <= 4, f"--blocks must be 1 to 4, got {args.blocks}."),
         (args.width >= 1, f"--width must be positive, got {args.width}."),
-        (0 <= args.mask_ratio < 1, f"--mask-ratio must be in [0, 1), got {args.mask_ratio}."),
+        (
+            args.mask_ratio is None or 0 <= args.mask_ratio < 1,
+            f"--mask-ratio must be in [0, 1), got {args.mask_ratio}.",
+        ),
+        (
+            not (getattr(args, "architecture", "ours") == "reference"
+                 and args.model == "baseline"),
+            "--architecture reference builds the reference's SleepNet or DreamNet; "
+            "use --model sleepnet or dreamnet (the baseline is ours only).",
+        ),
         (
             args.image_size is None or args.image_size >= 8,
             f"--image-size must be at least 8, got {args.image_size}.",
@@ -273,6 +322,8 @@ def _schedule(args, fast=None):
         steps_per_epoch=args.steps_per_epoch, eval_steps=getattr(args, "eval_steps", None),
         train_subset=args.train_subset, eval_subset=args.eval_subset,
         verbose=args.verbose,
+        validation_split=getattr(args, "validation_split", 0.1),
+        patience=getattr(args, "patience", None),
     )
     if fast is None:
         return schedule
@@ -297,11 +348,15 @@ def hardware(args):
     )
 
 
-def _optimizer(args, warmup=False):
+def _optimizer(args):
     return Optimizer(
         lr=args.lr, beta_1=getattr(args, "beta_1", 0.9), beta_2=getattr(args, "beta_2", 0.999),
         epsilon=getattr(args, "epsilon", 1e-5), weight_decay=args.weight_decay,
-        warmup_epochs=args.warmup_epochs if warmup else None,
+        warmup_epochs=getattr(args, "warmup_epochs", None),
+        lr_schedule=getattr(args, "lr_schedule", "cosine"),
+        lr_step_epochs=getattr(args, "lr_step_epochs", 10.0),
+        lr_step_factor=getattr(args, "lr_step_factor", 0.1),
+        label_smoothing=getattr(args, "label_smoothing", 0.0),
     )
 
 
@@ -315,10 +370,14 @@ def vision_model(args, fast=None):
     ```
     """
     check_vision_model(args)
+    architecture = getattr(args, "architecture", "ours")
+    mask_ratio = args.mask_ratio
+    if mask_ratio is None:
+        mask_ratio = REFERENCE_MASK_RATIO if architecture == "reference" else 0.0
     model = VisionModel(
-        kind=args.model, blocks=args.blocks, chain=args.chain, width=args.width,
-        stem=args.stem, encoder=args.encoder, unfreeze=args.unfreeze,
-        projection=args.projection, mask_ratio=args.mask_ratio,
+        kind=args.model, architecture=architecture, blocks=args.blocks, chain=args.chain,
+        width=args.width, stem=args.stem, encoder=args.encoder, unfreeze=args.unfreeze,
+        projection=args.projection, mask_ratio=mask_ratio,
         stop_gradient=args.stop_gradient, remat=args.remat,
         xla_cpu_kernels=getattr(args, "xla_cpu_kernels", False),
         image_size=args.image_size, dropout=args.dropout,
@@ -327,7 +386,9 @@ def vision_model(args, fast=None):
         return model
     return dataclasses.replace(
         model,
-        encoder=fast.set("--encoder", "mae-tiny-32" if args.model == "dreamnet" else "vit-tiny-32"),
+        encoder=fast.set(
+            "--encoder", "mae-tiny-32" if model.uses_autoencoder else "vit-tiny-32"
+        ),
         width=fast.set("--width", 8),
         image_size=fast.set("--image-size", None),
     )
@@ -355,6 +416,7 @@ def image_run_config(args, info, command="dreamkeras"):
     ```
     """
     check_common(args)
+    check_recipe(args)
     _check_image_augment(args)
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
@@ -394,6 +456,7 @@ def text_run_config(args, info, command="dreamkeras"):
     ```
     """
     check_common(args)
+    check_recipe(args)
     _check_text(args)
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
@@ -482,7 +545,7 @@ def mae_run_config(args, command="dreamkeras pretrain-mae"):
             native_shape=PRETRAIN_NATIVE_SHAPE,
         ),
         model=model,
-        optimizer=_optimizer(args, warmup=True),
+        optimizer=_optimizer(args),
         schedule=_schedule(args, fast),
         files=files,
         hardware=hardware(args),

@@ -29,7 +29,7 @@ from dreamkeras_cli.runner import run_guarded
 from dreamkeras_cli.runner import start_backend  # noqa: F401  (part of the API)
 from dreamkeras_cli.tool_commands import COMMANDS as TOOL_COMMANDS
 
-TOOLS = ("pretrain-mae", "search", "benchmark", "dream", "text-preset")
+TOOLS = ("pretrain-mae", "search", "benchmark", "check-gpu", "dream", "text-preset")
 
 
 def _training_title(name, config):
@@ -195,6 +195,7 @@ def main(argv=None):
             + "\ntools:\n  pretrain-mae   self-supervised MAE pretraining; writes an encoder preset"
             "\n  search         KerasTuner search over SleepNet / DreamNet hyperparameters"
             "\n  benchmark      parameters, FLOPs, throughput and memory of one model"
+            "\n  check-gpu      run first on a GPU machine: device, precision and XLA per backend"
             "\n  dream          a PNG grid of a saved DreamNet's dreams"
             "\n  text-preset    a small random-weight text preset from a folder of .txt files"
         )

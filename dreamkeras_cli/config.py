@@ -65,14 +65,19 @@ class Hardware:
 
 @dataclasses.dataclass(frozen=True)
 class Optimizer:
-    """Adam (classifiers) or AdamW with warmup and cosine decay (MAE).
+    """The training recipe: optimiser, learning-rate schedule and loss.
 
-    `warmup_epochs` is None for Adam.
+    The classifiers train with Adam (AdamW, biases and norms excluded, when
+    `weight_decay > 0`) on a `dreamkeras.training.WarmupSchedule`: a linear
+    warm-up of `warmup_epochs` (None: 10% of the epochs), then `lr_schedule`
+    (`"constant"`, `"cosine"` or `"step"`: times `lr_step_factor` every
+    `lr_step_epochs`), and cross-entropy with `label_smoothing`. MAE
+    pretraining uses AdamW with warm-up and cosine decay.
 
     Example:
 
     ```python
-    Optimizer(lr=1e-3, weight_decay=1e-4)
+    Optimizer(lr=1e-3, weight_decay=1e-4, lr_schedule="step", lr_step_epochs=10)
     ```
     """
 
@@ -82,11 +87,19 @@ class Optimizer:
     epsilon: float = 1e-5
     weight_decay: float = 0.0
     warmup_epochs: float = None
+    lr_schedule: str = "cosine"
+    lr_step_epochs: float = 10.0
+    lr_step_factor: float = 0.1
+    label_smoothing: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """How long and on what a run trains (`--epochs`, `--batch-size`, ...).
+
+    `validation_split` is the share of the training split held out for
+    validation (when the dataset has no validation split of its own) and
+    `patience` the early-stopping patience on it (None: all epochs).
 
     Example:
 
@@ -103,6 +116,8 @@ class Schedule:
     train_subset: int = None
     eval_subset: int = None
     verbose: int = 1
+    validation_split: float = 0.1
+    patience: int = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,9 +201,14 @@ class VisionModel:
     ```python
     VisionModel(kind="sleepnet", blocks=2, encoder="vit-tiny-32", width=8)
     ```
+
+    `architecture="reference"` builds the reference implementation's
+    networks (`dreamkeras.models.ReferenceDreamNet`, `ReferenceSleepNet`),
+    whose chain, width, stem and projection are fixed.
     """
 
     kind: str = "dreamnet"
+    architecture: str = "ours"
     blocks: int = 3
     chain: str = "resnet18"
     width: int = 64
@@ -207,6 +227,13 @@ class VisionModel:
     def uses_encoder_weights(self):
         """bool: the model calls the encoder (not the baseline)."""
         return self.kind != "baseline"
+
+    @property
+    def uses_autoencoder(self):
+        """bool: the model calls a whole MAE (DreamNet; both reference networks)."""
+        return self.kind == "dreamnet" or (
+            self.architecture == "reference" and self.uses_encoder_weights
+        )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -124,7 +124,9 @@ def prepare_process(backend=None, remat=False, debug=False):
     """Sets the environment a run needs before Keras is imported.
 
     `KERAS_BACKEND` (unless Keras is already imported: `import_backend`
-    then checks it), the XLA:CPU flags of `prefer_xla_cpu_kernels`, and,
+    then checks it), the XLA:CPU flags of `prefer_xla_cpu_kernels`,
+    `TF_FORCE_GPU_ALLOW_GROWTH=true` for the jax and torch backends (where
+    TensorFlow is only the input pipeline), and,
     unless `debug`, `TF_CPP_MIN_LOG_LEVEL=1` (TensorFlow's and XLA's
     C++ INFO logs off; warnings and errors stay). A value the user set
     is kept.
@@ -148,6 +150,10 @@ def prepare_process(backend=None, remat=False, debug=False):
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
         prefer_xla_cpu_kernels(backend, memory_first=remat)
+    if backend != "tensorflow" and "tensorflow" not in sys.modules:
+        # Should TensorFlow (the input pipeline only) ever see a GPU, it takes
+        # only the memory it uses (dreamkeras.training.devices hides them).
+        os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
     if not debug:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     return backend
@@ -285,13 +291,11 @@ def import_backend(backend, debug=False, libraries=("dreamkeras",)):
         if running == backend:
             import tensorflow as tf
 
-            if backend != "tensorflow":
-                # tf.data runs on the CPU; a TensorFlow holding the GPUs would
-                # take the memory JAX or PyTorch train with.
-                try:
-                    tf.config.set_visible_devices([], "GPU")
-                except RuntimeError:  # TensorFlow already started (in-process use).
-                    pass
+            from dreamkeras.training.devices import keep_tensorflow_off_gpus
+
+            # tf.data runs on the CPU; a TensorFlow holding the GPUs would
+            # take the memory JAX or PyTorch train with. Before TF starts.
+            keep_tensorflow_off_gpus(backend)
             tf.constant(0)  # Starts TensorFlow's devices (its cuInit log).
             return describe_device(backend)
     raise BackendMismatch(running)

@@ -200,7 +200,15 @@ def build_text_preset(args, corpus, output):
     return built
 
 
+def check_gpu_app(argv=None, prog=None):
+    """`dreamkeras check-gpu` (`apps/check_gpu.py`); see `dreamkeras_cli.check_gpu`."""
+    from dreamkeras_cli.check_gpu import check_gpu_app as app
+
+    return app(argv, prog=prog)
+
+
 COMMANDS = {
+    "check-gpu": check_gpu_app,
     "search": search_app,
     "benchmark": benchmark_app,
     "dream": dream_app,

@@ -76,7 +76,10 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
     assert head["resume"] == "a fast dev run starts afresh each time"
     assert head["replaces"].startswith("--encoder hf://facebook/vit-mae-base -> mae-tiny-32")
     assert head["model"].startswith("DreamNet-1,") and "mae-tiny-32: RANDOM weights" in head["model"]
-    assert head["data"].startswith("cifar100 (synthetic): 32 training / 16 held-out images, 100 classes")
+    assert head["data"].startswith(
+        "cifar100 (synthetic): 86 training / 10 validation / 16 test images, 100 classes"
+    )
+    assert head["dtype"].startswith("float32 (auto: ") if _no_gpu() else "dtype" in head
     assert list(head)[:3] == ["backend", "replaces", "output"]
 
     result = report(tmp_path / "outputs", "fast_dev_run_cifar100_dreamnet")
@@ -91,6 +94,12 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
     assert result["reload_check"]["abs_loss_diff"] < 1e-5
     assert result["config"]["model"]["encoder"] == "mae-tiny-32"
     assert (tmp_path / "outputs" / "fast_dev_run_cifar100_dreamnet_best.keras").exists()
+    # Selection on the validation split; the test split read once, final and best.
+    assert result["validation_examples"] == 10 and result["train_examples"] == 86
+    assert result["validation_split"].startswith("exactly 10% of the training split")
+    assert len(result["history"]["val_accuracy"]) == 2 and result["best_epoch"] in (1, 2)
+    assert result["best_model_test_accuracy"] is not None
+    assert result["dream_images"] and result["architecture"] == "ours"
 
     # The report's accuracy is the saved model's on the same held-out images.
     model = keras.saving.load_model(output)
@@ -106,7 +115,11 @@ def test_fast_dev_run_as_a_user_runs_it(tmp_path):
     tags = read_events(str(tmp_path / "runs" / "fast_dev_run_cifar100_dreamnet"))
     for tag in ("epoch_loss", "epoch_accuracy", "epoch_learning_rate"):
         assert tag in tags
-    np.testing.assert_allclose(tags["epoch_learning_rate"][0], 0.005)
+    # Warm-up + cosine over 2 epochs of 2 steps (the warm-up, 10% of 2 epochs,
+    # rounds to no step): after epoch 1, 0.005 * (1 + cos(pi / 2)) / 2.
+    np.testing.assert_allclose(tags["epoch_learning_rate"][0], 0.0025, rtol=1e-6)
+    # The dream pictures of fixed validation images, every epoch.
+    assert len(tags["dreams"]) == 2
 
     # apps/dream.py draws the saved DreamNet's dreams: the original and the
     # one dream of DreamNet-1 per row, 32-pixel tiles 2 pixels apart.

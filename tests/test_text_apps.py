@@ -78,7 +78,9 @@ def test_fast_dev_run_says_it_is_not_real_and_dreams(tmp_path, capsys):
     assert head["replaces"].startswith(f"--encoder roberta_base_en -> {preset}")
     assert head["model"].startswith("TextDreamNet, 1 LSTM block(s) of width 8, embedding width 32")
     assert f"encoder {preset}: RANDOM weights" in head["model"]
-    assert head["data"].startswith("yelp (synthetic): 32 training / 16 held-out texts, 2 classes")
+    assert head["data"].startswith(
+        "yelp (synthetic): 86 training / 10 validation / 16 test texts, 2 classes"
+    )
     assert "Dreams (original, then one per dream connection):" in out
 
     result = report(tmp_path)

@@ -43,6 +43,13 @@ class LabelledDataset:
         class_names: list of str or None.
         cache: bool. Whether the decoded examples fit in memory (cached once).
         synthetic: bool. True for generated data (`--fast-dev-run`).
+        validation: `tf.data.Dataset` or None. The validation split (model
+            selection, early stopping, the tuner's objective): the dataset's
+            own, or carved from `train` by
+            `dreamkeras.training.splits.with_validation`. `eval` is then
+            the test split, read once at the end.
+        validation_size: int or None. Its number of examples, when known.
+        validation_split: str or None. Where it comes from, for the reports.
 
     Example:
 
@@ -64,13 +71,17 @@ class LabelledDataset:
     class_names: list = None
     cache: bool = True
     synthetic: bool = False
+    validation: tf.data.Dataset = None
+    validation_size: int = None
+    validation_split: str = None
 
     def take(self, train_examples=None, eval_examples=None):
         """Returns a copy restricted to the first examples of each split.
 
         Args:
             train_examples: int or None. Training examples to keep.
-            eval_examples: int or None. Evaluation examples to keep.
+            eval_examples: int or None. Test (and validation) examples to
+                keep.
 
         Returns:
             A dataset of the same class.
@@ -80,12 +91,16 @@ class LabelledDataset:
             train = train.take(train_examples)
             train_size = min(train_examples, train_size or train_examples)
         evaluation, eval_size = self.eval, self.eval_size
+        validation, validation_size = self.validation, self.validation_size
         if eval_examples:
             evaluation = evaluation.take(eval_examples)
             eval_size = min(eval_examples, eval_size or eval_examples)
+            if validation is not None:
+                validation = validation.take(eval_examples)
+                validation_size = min(eval_examples, validation_size or eval_examples)
         return dataclasses.replace(
             self, train=train, eval=evaluation, train_size=train_size,
-            eval_size=eval_size,
+            eval_size=eval_size, validation=validation, validation_size=validation_size,
         )
 
 

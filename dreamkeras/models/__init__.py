@@ -6,6 +6,11 @@ from dreamkeras.models.guard import RecoverableModel as RecoverableModel
 from dreamkeras.models.factory import build_vision_classifier as build_vision_classifier
 from dreamkeras.models.mae import MAEAutoencoder as MAEAutoencoder
 from dreamkeras.models.mae import MAEDecoder as MAEDecoder
+from dreamkeras.models.reference_networks import ReferenceDreamNet as ReferenceDreamNet
+from dreamkeras.models.reference_networks import ReferenceSleepNet as ReferenceSleepNet
+from dreamkeras.models.reference_networks import (
+    build_reference_network as build_reference_network,
+)
 from dreamkeras.models.vision_chain import ChainClassifier as ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet as SleepNet

@@ -25,6 +25,9 @@ from dreamkeras.training.image_task import load_training_data as load_training_d
 from dreamkeras.training.image_task import make_pipelines as make_pipelines
 from dreamkeras.training.image_task import resolve_image_shape as resolve_image_shape
 from dreamkeras.training.mae_task import MAEPretraining as MAEPretraining
+from dreamkeras.training.precision import resolve_policy as resolve_policy
+from dreamkeras.training.schedules import WarmupSchedule as WarmupSchedule
+from dreamkeras.training.splits import with_validation as with_validation
 from dreamkeras.training.text_task import TextClassification as TextClassification
 from dreamkeras.training.text_task import build_text_model as build_text_model
 from dreamkeras.utils.profiling import parameter_counts as parameter_counts

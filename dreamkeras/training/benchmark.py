@@ -17,6 +17,7 @@ import numpy as np
 from dreamkeras.training.flops import count_flops
 from dreamkeras.training.flops import count_train_step_flops
 from dreamkeras.training.image_task import build_model
+from dreamkeras.training.precision import resolve_policy
 from dreamkeras.utils import memory
 from dreamkeras.utils import profiling
 
@@ -49,7 +50,7 @@ def run_benchmark(config):
     ```
     """
     backend = keras.backend.backend()
-    precision = config.hardware.mixed_precision
+    precision = resolve_policy(config.hardware.mixed_precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if precision == "none" else precision)
     try:
@@ -167,6 +168,10 @@ def _measure(config, backend, precision):
             inference_images_per_second=config.batch_size / infer_step,
         )
     result["memory"] = profiling.peak_memory()
+    if config.model.architecture == "reference":
+        from dreamkeras.models.reference_networks import reference_comparison
+
+        result["reference_comparison"] = reference_comparison(model, analytical_forward)
     return result
 
 
@@ -210,6 +215,10 @@ def report_text(result):
         lines.append(f"  inference      {result['inference_images_per_second']:.2f} img/s")
     if result.get("xla_flags"):
         lines.append(f"  XLA_FLAGS      {result['xla_flags']}")
+    if result.get("reference_comparison"):
+        from dreamkeras.models.reference_networks import comparison_lines
+
+        lines += ["  " + text for text in comparison_lines(result["reference_comparison"])]
     memory_figures = result["memory"]
     device = memory_figures["device_bytes"]
     lines.append(

@@ -3,16 +3,30 @@
 import os
 import time
 
+import keras
+
 from dreamkeras.data import build_pipeline
 from dreamkeras.data import synthetic_dataset
 from dreamkeras.models.factory import build_vision_classifier
+from dreamkeras.models.reference_networks import build_reference_network
+from dreamkeras.models.reference_networks import reference_comparison
 from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
+from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
+from dreamkeras.training.precision import precision_line
+from dreamkeras.training.splits import with_validation
 from dreamkeras.training.flops import count_flops
 from dreamkeras.training.report import line
 from dreamkeras.utils.profiling import xla_flops
+from dreamkeras.visualization import DreamImagesCallback
 from dreamkeras_cli.config import TrainingSetupError
+
+# Validation images drawn with their dreams in TensorBoard every epoch.
+DREAM_SAMPLES = 4
+# Generated training images of a fast dev run: 10% of them (two batches of
+# the fast dev run's 8) validate.
+FAST_DEV_TRAIN = 96
 
 
 def is_named_size(name):
@@ -43,7 +57,7 @@ def load_run_encoder(model):
 
     if not model.uses_encoder_weights:
         return None
-    loader = load_autoencoder if model.kind == "dreamnet" else load_encoder
+    loader = load_autoencoder if model.uses_autoencoder else load_encoder
     try:
         return loader(model.encoder)
     except Exception as error:  # Missing files, no network, bad names.
@@ -111,6 +125,10 @@ def resolve_image_shape(model, encoder=None):
 def load_training_data(config, image_shape):
     """The run's `ImageDataset` (generated for a fast dev run), subsets applied.
 
+    Its `validation` split is the dataset's own or `--validation-split` of
+    the training split (`dreamkeras.training.splits.with_validation`); its
+    `eval` split is the test split.
+
     Example:
 
     ```python
@@ -121,10 +139,11 @@ def load_training_data(config, image_shape):
     if config.fast_dev_run:
         data = synthetic_dataset(
             config.data.dataset, config.data.num_classes, config.data.native_shape,
-            train_examples=32, eval_examples=16, seed=schedule.seed,
+            train_examples=FAST_DEV_TRAIN, eval_examples=16, seed=schedule.seed,
         )
     else:
         data = load_dataset(config.data, image_shape[:2], seed=schedule.seed)
+    data = with_validation(data, schedule.validation_split)
     data = data.take(schedule.train_subset, schedule.eval_subset)
     classifier.check_train_size(data, schedule.batch_size)
     return data
@@ -149,11 +168,7 @@ def make_pipelines(config, data, image_shape):
     ```
     """
     schedule, augment = config.schedule, config.augment
-    options = dict(
-        num_classes=data.num_classes, image_size=image_shape[:2],
-        batch_size=schedule.batch_size, channels=image_shape[2], cache=data.cache,
-        seed=schedule.seed,
-    )
+    options = _pipeline_options(config, data, image_shape)
     train_ds = build_pipeline(
         data.train, training=True, randaugment=augment.randaugment,
         randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
@@ -163,6 +178,55 @@ def make_pipelines(config, data, image_shape):
         data.eval, training=False, drop_remainder=config.hardware.distribute, **options
     )
     return train_ds, eval_ds
+
+
+def _pipeline_options(config, data, image_shape):
+    return dict(
+        num_classes=data.num_classes, image_size=image_shape[:2],
+        batch_size=config.schedule.batch_size, channels=image_shape[2],
+        cache=data.cache, seed=config.schedule.seed,
+    )
+
+
+def validation_pipeline(config, data, image_shape):
+    """The validation batches of a run (`data.validation`), or None.
+
+    Built like the test pipeline: no shuffling, no augmentation.
+
+    Example:
+
+    ```python
+    validation_ds = validation_pipeline(config, data, (32, 32, 3))
+    ```
+    """
+    if data.validation is None:
+        return None
+    return build_pipeline(
+        data.validation, training=False, drop_remainder=config.hardware.distribute,
+        **_pipeline_options(config, data, image_shape),
+    )
+
+
+def dream_sample_images(config, data, image_shape, count=DREAM_SAMPLES):
+    """A fixed batch of `count` images for the dream pictures, never test images.
+
+    The first validation images, preprocessed as the model reads them (the
+    same every epoch); without a validation split, the first training
+    images, unaugmented.
+
+    Returns:
+        A float32 array `(count, height, width, channels)`, or None.
+    """
+    import numpy as np
+
+    source = data.validation if data.validation is not None else data.train
+    options = dict(_pipeline_options(config, data, image_shape), cache=False)
+    options["batch_size"] = count
+    batches = build_pipeline(
+        source.take(count), training=False, drop_remainder=False, **options
+    )
+    images = [np.asarray(x, "float32") for x, _ in batches.as_numpy_iterator()]
+    return np.concatenate(images) if images else None
 
 
 def build_model(model, num_classes, image_shape, encoder=None):
@@ -177,6 +241,13 @@ def build_model(model, num_classes, image_shape, encoder=None):
     net = build_model(config.model, 10, (32, 32, 3), encoder)
     ```
     """
+    if model.architecture == "reference":
+        return build_reference_network(
+            model.kind, encoder, num_classes, image_shape=image_shape,
+            num_blocks=model.blocks, mask_ratio=model.mask_ratio,
+            trainable_encoder=model.unfreeze, stop_gradient=model.stop_gradient,
+            remat=model.remat, dropout=model.dropout,
+        )
     return build_vision_classifier(
         model.kind, encoder, num_classes, image_shape=image_shape,
         num_blocks=model.blocks, chain=model.chain, width=model.width,
@@ -198,15 +269,27 @@ def encoder_text(model):
     )
 
 
-def data_line(data, what, detail, classes=True):
-    """The header's data line: source, sizes, classes and `detail`."""
-    train = data.train_size if data.train_size is not None else "?"
-    held = data.eval_size if data.eval_size is not None else "?"
-    counted = f", {data.num_classes} classes" if classes else ""
+def data_line(data, what, detail, classes=True, validation=True):
+    """The header's data line: source, split sizes, classes and `detail`.
+
+    Sizes that are estimates (a validation part carved from a training split
+    too large to count) are marked with `~`. `validation=False` (MAE
+    pretraining, which selects nothing) names the held-out split as such.
+    """
+    def size(value):
+        return f"{value:,}" if value is not None else "?"
+
+    approximate = "~" if (data.validation_split or "").startswith("about") else ""
+    parts = [f"{approximate}{size(data.train_size)} training"]
+    if validation and data.validation is not None:
+        parts.append(f"{approximate}{size(data.validation_size)} validation")
+    elif validation:
+        parts.append("no validation")
     split = "" if data.synthetic else f" ({data.eval_split} split)"
+    parts.append(f"{size(data.eval_size)} {'test' if validation else 'held-out'}{split}")
+    counted = f", {data.num_classes} classes" if classes else ""
     return line(
-        "data", f"{data.name}: {train} training / {held} held-out{split} {what}"
-        f"{counted}, {detail}",
+        "data", f"{data.name}: {' / '.join(parts)} {what}{counted}, {detail}",
     )
 
 
@@ -228,10 +311,14 @@ class ImageClassification:
         encoder = load_run_encoder(model_config)
         image_shape = resolve_image_shape(model_config, encoder)
         data = load_training_data(config, image_shape)
-        train_ds, eval_ds = make_pipelines(config, data, image_shape)
+        train_ds, test_ds = make_pipelines(config, data, image_shape)
+        validation_ds = validation_pipeline(config, data, image_shape)
         with scope:
             model = build_model(model_config, data.num_classes, image_shape, encoder)
-            compile_classifier(model, config.optimizer, data.num_classes)
+            compile_classifier(
+                model, config.optimizer, data.num_classes, epochs=config.schedule.epochs,
+                steps_per_epoch=steps_per_epoch_of(config.schedule, data.train_size),
+            )
 
         def flops(model, report, timings):
             tick = time.perf_counter()
@@ -243,19 +330,24 @@ class ImageClassification:
                 None if config.fast_dev_run else xla_flops(model)["forward"]
             )
             timings["xla_flops"] = time.perf_counter() - tick
+            if model_config.architecture == "reference":
+                report["reference_comparison"] = reference_comparison(
+                    model, report["flops_per_image"]["total"]
+                )
 
-        name = f"{type(model).__name__}-{model_config.blocks}"
-        if model_config.kind == "baseline":
-            name = f"{type(model).__name__} ({model_config.blocks} blocks)"
+        callbacks = []
+        if has_dreams(model):
+            images = dream_sample_images(config, data, image_shape)
+            if images is not None:
+                callbacks.append(DreamImagesCallback(images, config.files.logdir))
+
         return classifier.classifier_run(
-            config, self.unit, model, data, train_ds, eval_ds,
+            config, self.unit, model, data, train_ds, test_ds,
+            validation_ds=validation_ds,
             lines=[
-                line(
-                    "model",
-                    f"{name}, {model_config.chain} chain of width {model_config.width}, "
-                    f"{classifier.parameter_text(model)}; {encoder_text(model_config)}",
-                ),
+                line("model", f"{model_text(model, model_config)}; {encoder_text(model_config)}"),
                 data_line(data, "images", "resized to {}x{}x{}".format(*image_shape)),
+                precision_line(config.hardware.mixed_precision),
             ],
             report={
                 "encoder": model_config.encoder if encoder is not None else None,
@@ -264,6 +356,39 @@ class ImageClassification:
                     is_named_size(model_config.encoder) if encoder is not None else None
                 ),
                 "image_shape": list(image_shape),
+                "architecture": model_config.architecture,
+                "dtype_policy": keras.config.dtype_policy().name,
+                "loss_scaling": isinstance(
+                    model.optimizer, keras.optimizers.LossScaleOptimizer
+                ),
+                "dream_images": bool(callbacks),
             },
+            callbacks=callbacks,
             extra=flops,
         )
+
+
+def model_text(model, model_config):
+    """The header's model line: network, chain and parameter counts."""
+    name = f"{type(model).__name__}-{model_config.blocks}"
+    if model_config.architecture == "reference":
+        return (
+            f"{name}, the reference implementation's network (docs/reproduction.md), "
+            f"{classifier.parameter_text(model)}"
+        )
+    if model_config.kind == "baseline":
+        name = f"{type(model).__name__} ({model_config.blocks} blocks)"
+    return (
+        f"{name}, {model_config.chain} chain of width {model_config.width}, "
+        f"{classifier.parameter_text(model)}"
+    )
+
+
+def has_dreams(model):
+    """Whether `model` has dream connections to draw (a DreamNet)."""
+    from dreamkeras.visualization import dream_outputs
+
+    try:
+        return bool(dream_outputs(model))
+    except ValueError:
+        return False

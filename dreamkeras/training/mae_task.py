@@ -355,7 +355,10 @@ class MAEPretraining:
                     f"MAEAutoencoder {model.encoder}, images {image_shape}, mask ratio "
                     f"{model.mask_ratio}, norm_pix_loss {model.norm_pix_loss}, from {start}",
                 ),
-                data_line(data, "images", f"{steps} steps per epoch", classes=False),
+                data_line(
+                    data, "images", f"{steps} steps per epoch", classes=False,
+                    validation=False,
+                ),
             ],
             evaluate=evaluate,
             save=save_preset,

@@ -109,8 +109,18 @@ def replaced_line(config):
 def classifier_summary(report, files, unit):
     """The closing lines of a classifier run (accuracy, sizes, speed, files)."""
     params = report["params"]
-    lines = [
-        f"Test accuracy ({report['eval_split']}): {report['test_accuracy']:.4f}",
+    lines = []
+    if report.get("best_val_accuracy") is not None:
+        lines.append(
+            f"Validation accuracy ({report.get('validation_examples') or '?'} examples): "
+            f"{report['final_val_accuracy']:.4f} final, {report['best_val_accuracy']:.4f} "
+            f"best (epoch {report['best_epoch']})"
+        )
+    best = report.get("best_model_test_accuracy")
+    lines += [
+        f"Test accuracy ({report['eval_split']} split, read once after training): "
+        f"{report['test_accuracy']:.4f} final model"
+        + (f", {best:.4f} best-validation model" if best is not None else ""),
         f"Parameters: {params['total']:,} total, {params['trainable']:,} "
         f"trainable, {params['non_trainable']:,} non-trainable"
         + (f" ({params['frozen']:,} in the frozen encoder)" if params["frozen"] else ""),

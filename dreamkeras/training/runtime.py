@@ -10,6 +10,8 @@ import os
 
 import keras
 
+from dreamkeras.training.devices import keep_tensorflow_off_gpus
+from dreamkeras.training.precision import resolve_policy
 from dreamkeras.utils.memory import release_host_memory_after_compiles
 from dreamkeras.utils.precision import unsupported_policy_reason
 from dreamkeras_cli.config import TrainingSetupError
@@ -17,6 +19,9 @@ from dreamkeras_cli.config import TrainingSetupError
 
 def check_backend(hardware, command):
     """Checks `--backend` and `--mixed-precision` against the running Keras.
+
+    Also hides the GPUs from TensorFlow for the jax and torch backends
+    (`dreamkeras.training.devices.keep_tensorflow_off_gpus`).
 
     The backend is fixed when Keras is first imported; the apps set
     `KERAS_BACKEND` before that. Called from Python after Keras is
@@ -28,7 +33,8 @@ def check_backend(hardware, command):
 
     Raises:
         TrainingSetupError: another backend, or a policy this device
-            cannot run.
+            cannot run (`"auto"` is resolved first:
+            `dreamkeras.training.precision.resolve_policy`).
 
     Example:
 
@@ -44,7 +50,8 @@ def check_backend(hardware, command):
             f"{command} --backend {hardware.backend} in a new process or set "
             f"KERAS_BACKEND={hardware.backend}."
         )
-    reason = unsupported_policy_reason(hardware.mixed_precision)
+    keep_tensorflow_off_gpus(backend)
+    reason = unsupported_policy_reason(resolve_policy(hardware.mixed_precision))
     if reason:
         raise TrainingSetupError(f"--mixed-precision: {reason}")
 
@@ -158,8 +165,9 @@ def run_scope(hardware, batch_size):
     previous_policy = keras.config.dtype_policy()
     previous_distribution = keras.distribution.distribution()
     try:
-        if hardware.mixed_precision != "none":
-            keras.config.set_dtype_policy(hardware.mixed_precision)
+        policy = resolve_policy(hardware.mixed_precision)
+        if policy != "none":
+            keras.config.set_dtype_policy(policy)
         yield _distribution(hardware, batch_size)
     finally:
         keras.config.set_dtype_policy(previous_policy)

@@ -9,8 +9,12 @@ from dreamkeras.training import classifier
 from dreamkeras.training.callbacks import DreamTextLogger
 from dreamkeras.training.callbacks import dream_markdown
 from dreamkeras.training.compile import compile_classifier
+from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_text_dataset
+from dreamkeras.training.image_task import FAST_DEV_TRAIN
 from dreamkeras.training.image_task import data_line
+from dreamkeras.training.precision import precision_line
+from dreamkeras.training.splits import with_validation
 from dreamkeras.training.report import line
 from dreamkeras_cli.config import TrainingSetupError
 
@@ -249,10 +253,12 @@ class TextClassification:
 
         if config.fast_dev_run:
             data = synthetic_text_dataset(
-                config.data.dataset, config.data.num_classes, 32, 16, seed=schedule.seed
+                config.data.dataset, config.data.num_classes, FAST_DEV_TRAIN, 16,
+                seed=schedule.seed,
             )
         else:
             data = load_text_dataset(config.data, seed=schedule.seed)
+        data = with_validation(data, schedule.validation_split)
         data = data.take(schedule.train_subset, schedule.eval_subset)
         classifier.check_train_size(data, schedule.batch_size)
         vocabulary = None
@@ -271,6 +277,14 @@ class TextClassification:
         eval_ds = build_text_pipeline(
             data.eval, training=False, drop_remainder=config.hardware.distribute, **options
         )
+        validation_ds = None
+        if data.validation is not None:
+            validation_ds = build_text_pipeline(
+                data.validation, training=False,
+                drop_remainder=config.hardware.distribute, **options
+            )
+        # --augment adds an edited copy of every training text.
+        train_size = data.train_size and data.train_size * (2 if config.augment.augment else 1)
         with scope:
             try:
                 model = build_text_model(
@@ -278,11 +292,17 @@ class TextClassification:
                 )
             except ValueError as error:
                 raise TrainingSetupError(str(error)) from error
-            compile_classifier(model, config.optimizer, data.num_classes, sparse=True)
+            compile_classifier(
+                model, config.optimizer, data.num_classes, sparse=True,
+                epochs=schedule.epochs,
+                steps_per_epoch=steps_per_epoch_of(schedule, train_size),
+            )
 
         callbacks, samples = [], []
         if model_config.kind == "dreamnet":
-            samples = _sample_texts(data.eval, DREAM_SAMPLES)
+            # Never test texts: validation texts, else training texts.
+            source = data.validation if data.validation is not None else data.train
+            samples = _sample_texts(source, DREAM_SAMPLES)
             callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
 
         def flops_and_dreams(model, report, timings):
@@ -308,9 +328,11 @@ class TextClassification:
         random_encoder = presets.is_random_preset(model_config.encoder)
         return classifier.classifier_run(
             config, self.unit, model, data, train_ds, eval_ds,
+            validation_ds=validation_ds,
             lines=[
                 _model_line(model, model_config, embedding_dim, random_encoder),
                 data_line(data, "texts", f"{model_config.max_length} tokens per text"),
+                precision_line(config.hardware.mixed_precision),
             ],
             report={
                 "encoder": model_config.encoder,

@@ -183,6 +183,7 @@ class VisionHyperModel(_TrialLoggingHyperModel):
 
     def build(self, hp):
         from dreamkeras.training.compile import compile_classifier
+        from dreamkeras.training.compile import steps_per_epoch_of
         from dreamkeras.training.image_task import build_model
         from dreamkeras.training.image_task import load_run_encoder
         from dreamkeras.training.image_task import resolve_image_shape
@@ -194,7 +195,10 @@ class VisionHyperModel(_TrialLoggingHyperModel):
         encoder = load_run_encoder(config.model)
         image_shape = self.image_shape or resolve_image_shape(config.model, encoder)
         model = build_model(config.model, self.data.num_classes, image_shape, encoder)
-        return compile_classifier(model, config.optimizer, self.data.num_classes)
+        return compile_classifier(
+            model, config.optimizer, self.data.num_classes, epochs=config.schedule.epochs,
+            steps_per_epoch=steps_per_epoch_of(config.schedule, self.data.train_size),
+        )
 
     def fit(self, hp, model, *args, **kwargs):
         """Trains a trial's model on a pipeline built for its augmentation.

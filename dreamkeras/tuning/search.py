@@ -20,6 +20,7 @@ import keras
 import keras_tuner
 
 from dreamkeras.training.report import line
+from dreamkeras.training.splits import with_validation
 from dreamkeras.training.report import write_json
 from dreamkeras.tuning import results
 from dreamkeras.tuning.hypermodels import VisionHyperModel
@@ -36,15 +37,22 @@ _WRITE_ADVICE = (
 
 
 def split_validation(data, fraction):
-    """Holds out the last `fraction` of the training split for validation.
+    """The trials' data: validation (its own, or carved from training) as `eval`.
+
+    The validation part is the one the training apps use
+    (`dreamkeras.training.splits.with_validation`: the dataset's own
+    validation split, else `fraction` of the training split chosen by a
+    fixed content hash), so a trial's objective and an app's best epoch
+    are measured on the same examples; the test split never takes part.
 
     Args:
-        data: `dreamkeras.data.ImageDataset` with a known `train_size`.
+        data: `dreamkeras.data.ImageDataset`.
         fraction: float in (0, 1).
 
     Returns:
         `(search_data, test_data)`: an `ImageDataset` whose `eval` split is
-        the held-out training examples, and the original one.
+        the validation part, and the original one (whose `eval` is the test
+        split).
 
     Example:
 
@@ -52,20 +60,20 @@ def split_validation(data, fraction):
     search_data, test_data = split_validation(data, 0.1)
     ```
     """
-    if data.train_size is None:
+    carved = with_validation(data, fraction)
+    if carved.validation is None:
         raise TrainingSetupError(
-            f"The size of the {data.name} training split is unknown; pass "
-            f"--train-subset N so that a validation part can be held out."
+            "The search validates its trials on a validation split: pass "
+            "--validation-split above 0."
         )
-    num_val = max(1, int(round(data.train_size * fraction)))
-    num_train = data.train_size - num_val
     search_data = dataclasses.replace(
-        data,
-        train=data.train.take(num_train),
-        eval=data.train.skip(num_train),
-        train_size=num_train,
-        eval_size=num_val,
-        eval_split=f"last {num_val} training examples",
+        carved,
+        eval=carved.validation,
+        eval_size=carved.validation_size,
+        eval_split=carved.validation_split,
+        validation=None,
+        validation_size=None,
+        validation_split=None,
     )
     return search_data, data
 

@@ -27,9 +27,15 @@ RUN_LENGTH = (
     "seed", "steps_per_epoch", "eval_steps", "train_subset", "eval_subset", "verbose",
 )
 ADAM = ("epochs", "batch_size", "lr", "beta_1", "beta_2", "epsilon", "weight_decay")
+# The schedule, the loss and model selection of the classifiers.
+RECIPE = (
+    "lr_schedule", "warmup_epochs", "lr_step_epochs", "lr_step_factor", "label_smoothing",
+    "validation_split", "patience",
+)
 VISION_MODEL = (
-    "model", "blocks", "chain", "width", "stem", "encoder", "unfreeze", "projection",
-    "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size", "dropout",
+    "model", "architecture", "blocks", "chain", "width", "stem", "encoder", "unfreeze",
+    "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size",
+    "dropout",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_MODEL = (
@@ -38,8 +44,8 @@ TEXT_MODEL = (
 )
 SEARCH = (
     "dataset", "data_dir", "tuner", "search_space", "values", "max_trials",
-    "executions_per_trial", "directory", "project_name", "overwrite", "patience",
-    "validation_split", "num_best", "tuner_seed", "report_only",
+    "executions_per_trial", "directory", "project_name", "overwrite", "num_best",
+    "tuner_seed", "report_only",
 )
 PRESET = ("words", "hidden_dim", "num_layers", "num_heads", "max_sequence_length", "seed")
 
@@ -48,13 +54,13 @@ COMMANDS = {
     "vision": (
         BACKEND_GROUP,
         ("model", VISION_MODEL),
-        ("training", ADAM + IMAGE_AUGMENT + RUN_LENGTH),
+        ("training", ADAM + RECIPE + IMAGE_AUGMENT + RUN_LENGTH),
         ("data and files", FILE_FLAGS),
     ),
     "text": (
         BACKEND_GROUP,
         ("model", TEXT_MODEL),
-        ("training", ADAM + ("augment", "augment_rate") + RUN_LENGTH),
+        ("training", ADAM + RECIPE + ("augment", "augment_rate") + RUN_LENGTH),
         ("data and files", FILE_FLAGS),
     ),
     "mae": (
@@ -72,14 +78,14 @@ COMMANDS = {
         ("search", SEARCH),
         ("backend and hardware", ("backend", "mixed_precision", "debug")),
         ("model", VISION_MODEL),
-        ("training", ADAM + IMAGE_AUGMENT + RUN_LENGTH),
+        ("training", ADAM + RECIPE + IMAGE_AUGMENT + RUN_LENGTH),
     ),
     "benchmark": (
         ("backend and hardware", ("backend", "mixed_precision", "debug")),
         (
             "model",
-            ("model", "blocks", "encoder", "image_size", "chain", "width", "stem",
-             "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels",
+            ("model", "architecture", "blocks", "encoder", "image_size", "chain", "width",
+             "stem", "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels",
              "num_classes"),
         ),
         (
@@ -88,6 +94,10 @@ COMMANDS = {
              "skip_inference", "keep_freed_memory", "compare_xla_cpu_kernels",
              "output"),
         ),
+    ),
+    "check-gpu": (
+        ("check", ("backends", "precisions", "steps", "batch_size", "output")),
+        ("backend and hardware", ("debug",)),
     ),
     "dream": (
         ("dream grid", ("saved_model", "images", "grid_output", "num_images", "rescale")),

@@ -5,8 +5,9 @@ import dataclasses
 
 BACKENDS = ("jax", "tensorflow", "torch")
 VISION_MODELS = ("dreamnet", "sleepnet", "baseline")
+ARCHITECTURES = ("ours", "reference")
 TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
-PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "none", "mixed_float16", "mixed_bfloat16")
 TOKEN_MODES = ("straight_through", "argmax")
 TUNERS = ("random", "bayesian", "hyperband")
 # Families whose missing entries come from another family.

@@ -1,5 +1,6 @@
 """The model flags of the vision, text and MAE pretraining apps."""
 
+from dreamkeras_cli.flags.base import ARCHITECTURES
 from dreamkeras_cli.flags.base import Flag as F
 from dreamkeras_cli.flags.base import TEXT_MODELS
 from dreamkeras_cli.flags.base import TOKEN_MODES
@@ -21,6 +22,20 @@ MODEL_FLAGS = {
             "use only the encoder preset's tokenizer.",
             "benchmark": "Network to measure (as the apps' --model).",
         },
+    ),
+    "architecture": F(
+        ("--architecture",), default="ours", choices=ARCHITECTURES,
+        help="ours: the library's networks (the flags below); reference: the "
+        "public reference implementation's networks, for reproduction "
+        "(docs/reproduction.md): DreamNet = a 7x7/2 stem and 4+4+2 basic "
+        "blocks at 128 channels without downsampling, one shared pooled "
+        "connection (mean over the MAE's patch outputs + one dense layer to "
+        "the whole map) after each stage, the mean of the dreams through its "
+        "own stem and 2 blocks added to the chain; SleepNet = 3 basic blocks "
+        "at 64 channels, each with its own pooled connection, run twice (the "
+        "second time on the image plus the dreams). Both use the MAE "
+        "(--encoder) and mask 75%% of its patches in training; --chain, "
+        "--width, --stem and --projection do not apply.",
     ),
     "blocks": F(
         ("--blocks",), default=3, type=int, metavar="M",
@@ -84,10 +99,11 @@ MODEL_FLAGS = {
         "token grid; pooled is the paper/reference mean + dense form.",
     ),
     "mask_ratio": F(
-        ("--mask-ratio",), type=float, default={"vision": 0.0, "mae": 0.75},
+        ("--mask-ratio",), type=float, default={"vision": None, "mae": 0.75},
         help={
             "vision": "Share of the encoder's patches masked during training "
-            "(none at inference); the reference masks 0.75.",
+            "(none at inference). Default: 0, and the reference's 0.75 with "
+            "--architecture reference.",
             "mae": "Share of patches masked in training, in (0, 1); the MAE "
             "paper masks 0.75.",
         },
@@ -162,9 +178,14 @@ MODEL_FLAGS = {
         help="Loss against per-patch normalised pixels (the MAE paper's).",
     ),
     "warmup_epochs": F(
-        ("--warmup-epochs",), type=float, default=1.0,
-        help="Linear learning-rate warmup in epochs (may be a fraction), then "
-        "a cosine decay to 0.",
+        ("--warmup-epochs",), type=float, default={"mae": 1.0, "default": None},
+        help={
+            "mae": "Linear learning-rate warmup in epochs (may be a fraction), "
+            "then a cosine decay to 0.",
+            "default": "Linear learning-rate warm-up in epochs (may be a "
+            "fraction) before --lr-schedule; 0: none. Default: 10%% of --epochs "
+            "(the reference's warm-up).",
+        },
     ),
     "flip": F(
         ("--flip",), kind="toggle", default=True,

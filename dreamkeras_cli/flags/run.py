@@ -13,11 +13,13 @@ RUN_FLAGS = {
         "the KERAS_BACKEND environment variable, else jax.",
     ),
     "mixed_precision": F(
-        ("--mixed-precision", "--precision"), default="none", type=precision,
+        ("--mixed-precision", "--precision"), default="auto", type=precision,
         choices=PRECISIONS, metavar="POLICY",
-        help="Keras dtype policy: none (float32), mixed_float16 (GPU, with loss "
-        "scaling) or mixed_bfloat16 (CPU/TPU); the classifier head and the loss "
-        "stay float32.",
+        help="Keras dtype policy: auto (mixed_bfloat16 on GPUs that compute in "
+        "bfloat16, compute capability 8.0 and up, and on TPUs; mixed_float16 "
+        "with loss scaling on older GPUs; float32 on CPUs), none (float32), "
+        "mixed_float16 (GPU, with loss scaling) or mixed_bfloat16; the "
+        "classifier head and the loss stay float32.",
     ),
     "distribute": F(
         ("--distribute",), kind="switch",
@@ -42,7 +44,7 @@ RUN_FLAGS = {
     ),
     "batch_size": F(
         ("--batch-size",), type=int,
-        default={"vision": 64, "text": 32, "mae": 128, "benchmark": 8},
+        default={"vision": 64, "text": 32, "mae": 128, "benchmark": 8, "check-gpu": 16},
         help="Global batch size (all devices together).",
     ),
     "lr": F(
@@ -72,6 +74,51 @@ RUN_FLAGS = {
             "default": "Decoupled weight decay of Adam (Keras' weight_decay); "
             "0 is the paper's plain Adam.",
             "mae": "AdamW weight decay (the MAE paper's 0.05).",
+        },
+    ),
+    "lr_schedule": F(
+        ("--lr-schedule",), default="cosine", choices=("constant", "cosine", "step"),
+        help="Learning-rate decay after the --warmup-epochs linear warm-up: "
+        "constant, cosine (to 0 at the last step) or step (times "
+        "--lr-step-factor every --lr-step-epochs). The paper states no "
+        "schedule; the reference warms up over 10%% of the epochs, then keeps "
+        "the rate constant (--lr-schedule constant).",
+    ),
+    "lr_step_epochs": F(
+        ("--lr-step-epochs",), type=float, default=10.0,
+        help="--lr-schedule step: epochs between two decays (counted from the "
+        "first step, warm-up included).",
+    ),
+    "lr_step_factor": F(
+        ("--lr-step-factor",), type=float, default=0.1,
+        help="--lr-schedule step: factor of each decay.",
+    ),
+    "label_smoothing": F(
+        ("--label-smoothing",), type=float, default=0.0,
+        help="Label smoothing of the cross-entropy (0: the paper's plain "
+        "cross-entropy; 0.1 is common).",
+    ),
+    "validation_split": F(
+        ("--validation-split",), type=float, default=0.1,
+        help={
+            "default": "Share of the training split held out for validation "
+            "(best-epoch model, --patience, the per-epoch val_ logs), chosen by "
+            "a fixed hash of each example's content; the test split is read "
+            "only once, at the end. A dataset with its own validation split "
+            "(a folder with train/, val/ and test/) uses that instead. 0: no "
+            "validation.",
+            "search": "Share of the training split held out to validate the "
+            "trials (the same examples as the apps'); the test split only "
+            "evaluates the best model.",
+        },
+    ),
+    "patience": F(
+        ("--patience",), type=int, default={"default": None, "search": 2},
+        help={
+            "default": "Early stopping: end the run after this many epochs "
+            "without a val_accuracy gain. Default: train all --epochs.",
+            "search": "EarlyStopping patience of each trial (epochs without a "
+            "val_accuracy gain).",
         },
     ),
     "randaugment": F(
@@ -149,6 +196,7 @@ RUN_FLAGS = {
             "mae": "Preset folder to write; the report goes next to it as "
             "<output>.json. Default: outputs/mae_<dataset>.",
             "benchmark": "JSON file for the figures. Default: none (printed only).",
+            "check-gpu": "JSON file for the reports. Default: none (printed only).",
         },
     ),
     "logdir": F(

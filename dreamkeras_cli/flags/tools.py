@@ -34,16 +34,6 @@ TOOL_FLAGS = {
         ("--project-name",),
         help="Project folder inside --directory. Default: <dataset>_<model>.",
     ),
-    "patience": F(
-        ("--patience",), default=2, type=int,
-        help="EarlyStopping patience of each trial (epochs without a "
-        "val_accuracy gain).",
-    ),
-    "validation_split": F(
-        ("--validation-split",), default=0.1, type=float,
-        help="Share of the (subset of the) training split held out to validate "
-        "the trials; the test split only evaluates the best model.",
-    ),
     "num_best": F(("--num-best",), default=10, type=int, help="Rows of the best-trials table."),
     "tuner_seed": F(("--tuner-seed",), default=1, type=int, help="Seed of the search algorithm."),
     "report_only": F(
@@ -64,7 +54,13 @@ TOOL_FLAGS = {
         ("--steps-per-execution",), default=1, type=int,
         help="Steps per compiled call (model.compile); with --loop fit only.",
     ),
-    "steps": F(("--steps",), default=5, type=int, help="Timed steps."),
+    "steps": F(
+        ("--steps",), default=5, type=int,
+        help={
+            "default": "Timed steps.",
+            "check-gpu": "Timed training steps per precision (after one that compiles).",
+        },
+    ),
     "warmup": F(("--warmup",), default=2, type=int, help="Untimed steps before the timed ones."),
     "skip_inference": F(
         ("--skip-inference",), kind="switch", help="Time training only, not inference."
@@ -79,6 +75,17 @@ TOOL_FLAGS = {
         help="Do not hand memory freed after building the model and after each "
         "long XLA compilation back to the system (glibc malloc_trim), which "
         "the training apps and, without this flag, the benchmark do.",
+    ),
+    # === GPU check (apps/check_gpu.py) ===
+    "backends": F(
+        ("--backends",), metavar="LIST",
+        help="Comma-separated backends to check, from jax, tensorflow, torch. "
+        "Default: every one installed.",
+    ),
+    "precisions": F(
+        ("--precisions",), default="float32,mixed_bfloat16,mixed_float16",
+        metavar="LIST",
+        help="Comma-separated precisions to train in (float16 is skipped on CPUs).",
     ),
     # === Dream grid (apps/dream.py) ===
     "saved_model": F(
