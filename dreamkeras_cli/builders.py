@@ -10,6 +10,14 @@ the heavy imports.
 import dataclasses
 import os
 
+from dreamkeras_cli.checks import check_image_augment
+from dreamkeras_cli.checks import check_text
+from dreamkeras_cli.checks import check
+from dreamkeras_cli.checks import check_common
+from dreamkeras_cli.checks import check_encoder_path
+from dreamkeras_cli.checks import check_recipe
+from dreamkeras_cli.checks import check_vision_model
+from dreamkeras_cli.checks import check_writable
 from dreamkeras_cli.config import Data
 from dreamkeras_cli.config import Files
 from dreamkeras_cli.config import Hardware
@@ -30,245 +38,6 @@ REFERENCE_MASK_RATIO = 0.75
 FAST_DEV_STEPS = 2
 FAST_DEV_BATCH = 8
 FAST_DEV_EPOCHS = 2
-
-
-def check(checks):
-    """Raises `TrainingSetupError` with the message of the first failed `(ok, message)`."""
-    for ok, message in checks:
-        if not ok:
-            raise TrainingSetupError(message)
-
-
-def check_writable(path, flag):
-    """Raises unless `path`'s folder exists or can be created, and is writable.
-
-    Example:
-
-    ```python
-    check_writable("/tmp/runs/x/model.keras", "--output")
-    ```
-    """
-    path = os.path.abspath(os.path.expanduser(path))
-    wanted = os.path.dirname(path.rstrip(os.sep)) or os.sep
-    folder = wanted
-    while not os.path.exists(folder) and os.path.dirname(folder) != folder:
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise TrainingSetupError(
-            f"{flag} {path!r} cannot be written: the folder {wanted!r} cannot be created "
-            f"because {folder!r} is a file. Pass {flag} in a folder you can write."
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise TrainingSetupError(
-            f"{flag} {path!r} cannot be written: {folder!r} is not a writable folder. "
-            f"Pass {flag} somewhere you can write."
-        )
-
-
-# What the messages call each dataset; those in NEEDS_DATA_DIR have no default
-# folder and no download.
-DATA_NAMES = {
-    "tiny_imagenet": "Tiny ImageNet", "imagenet": "ImageNet", "image_folder": "Image folder",
-    "text_folder": "A text folder", "fashion_mnist": "Fashion-MNIST",
-}
-NEEDS_DATA_DIR = ("tiny_imagenet", "imagenet", "image_folder", "text_folder")
-
-
-def check_data_dir(dataset, data_dir, default=None, fast=False, flag="--data-dir"):
-    """Checks `--data-dir` before anything is loaded: a folder, and given when needed.
-
-    A fast dev run reads no data: it checks only a folder given explicitly.
-
-    Example:
-
-    ```python
-    check_data_dir("image_folder", "~/photos")
-    ```
-    """
-    what = DATA_NAMES.get(dataset, f"The dataset {dataset!r}")
-    if data_dir is None:
-        if dataset in NEEDS_DATA_DIR and not fast:
-            raise TrainingSetupError(f"{what} needs a local copy: pass {flag} DIR.")
-        return
-    if fast and data_dir == default:
-        return
-    path = os.path.expanduser(data_dir)
-    if os.path.isfile(path):
-        raise TrainingSetupError(
-            f"{what}: {path!r} is a file, not a folder. Pass {flag} with the folder that "
-            f"holds the data."
-        )
-    if not os.path.isdir(path):
-        raise TrainingSetupError(
-            f"{what}: the data directory {path!r} does not exist. Pass {flag} with an "
-            f"existing directory."
-        )
-
-
-def check_data_flags(args, dataset, default=None):
-    """The apps' data checks before the backend starts: `--data-dir`, `--yelp5`.
-
-    Building a configuration (`dreamkeras_cli.commands.run_config`) does not
-    look at the disk; the apps call this first, so that a missing or wrong
-    data folder is one error line before any import, data or model.
-
-    Example:
-
-    ```python
-    check_data_flags(args, "image_folder")
-    ```
-    """
-    fast = getattr(args, "fast_dev_run", False)
-    check_data_dir(dataset, args.data_dir, default, fast=fast)
-    if getattr(args, "yelp5", None):
-        check_data_dir("yelp5", args.yelp5, fast=fast, flag="--yelp5")
-
-
-def check_encoder_path(encoder):
-    """Refuses an `--encoder` that names a local path that does not exist.
-
-    Preset names (`mae-tiny-32`, `roberta_base_en`) and handles
-    (`hf://...`, `kaggle://...`) pass; a value with a path separator, or
-    starting with `.` or `~`, must be an existing folder.
-    """
-    if not encoder or "://" in encoder:
-        return
-    if os.sep in encoder or "/" in encoder or encoder.startswith((".", "~")):
-        path = os.path.expanduser(encoder)
-        if not os.path.exists(path):
-            raise TrainingSetupError(
-                f"--encoder {encoder!r}: no such folder. Pass a local preset folder, a "
-                f"preset name or a handle (hf://ORG/MODEL, kaggle://...)."
-            )
-
-
-def _optional_positive(args, name, flag):
-    value = getattr(args, name, None)
-    return (
-        value is None or value >= 1,
-        f"{flag} must be at least 1, got {value} (leave it out for all).",
-    )
-
-
-def check_recipe(args):
-    """Checks the schedule, loss and validation flags of the classifiers."""
-    check([
-        (
-            args.warmup_epochs is None or args.warmup_epochs >= 0,
-            f"--warmup-epochs must be >= 0, got {args.warmup_epochs}.",
-        ),
-        (
-            args.warmup_epochs is None or args.warmup_epochs < args.epochs,
-            f"--warmup-epochs ({args.warmup_epochs}) must be shorter than --epochs "
-            f"({args.epochs}).",
-        ),
-        (args.lr_step_epochs > 0, f"--lr-step-epochs must be positive, got {args.lr_step_epochs}."),
-        (
-            0 < args.lr_step_factor <= 1,
-            f"--lr-step-factor must be in (0, 1], got {args.lr_step_factor}.",
-        ),
-        (
-            0 <= args.label_smoothing < 1,
-            f"--label-smoothing must be in [0, 1), got {args.label_smoothing}.",
-        ),
-        (
-            0 <= args.validation_split < 1,
-            f"--validation-split must be in [0, 1), got {args.validation_split}.",
-        ),
-        (
-            args.patience is None or args.patience >= 1,
-            f"--patience must be at least 1, got {args.patience}.",
-        ),
-        (
-            not (args.patience and args.validation_split == 0),
-            "--patience stops on the validation accuracy; it needs --validation-split "
-            "above 0.",
-        ),
-    ])
-
-
-def check_common(args):
-    """Checks the flags every training app shares (`--epochs`, `--batch-size`...)."""
-    check([
-        (args.epochs >= 1, f"--epochs must be at least 1, got {args.epochs}."),
-        (args.batch_size >= 2, f"--batch-size must be at least 2, got {args.batch_size}."),
-        (args.lr > 0, f"--lr must be positive, got {args.lr}."),
-        (args.weight_decay >= 0, f"--weight-decay must be >= 0, got {args.weight_decay}."),
-        _optional_positive(args, "steps_per_epoch", "--steps-per-epoch"),
-        _optional_positive(args, "eval_steps", "--eval-steps"),
-        _optional_positive(args, "train_subset", "--train-subset"),
-        _optional_positive(args, "eval_subset", "--eval-subset"),
-        (
-            not (args.resume and args.restart),
-            "--resume and --restart exclude each other; pass one of them.",
-        ),
-    ])
-
-
-def check_vision_model(args):
-    """Checks the vision model flags (shared by the apps, tuner and benchmark)."""
-    check([
-        (1 <= args.blocks <= 4, f"--blocks must be 1 to 4, got {args.blocks}."),
-        (args.width >= 1, f"--width must be positive, got {args.width}."),
-        (
-            args.mask_ratio is None or 0 <= args.mask_ratio < 1,
-            f"--mask-ratio must be in [0, 1), got {args.mask_ratio}.",
-        ),
-        (
-            not (getattr(args, "architecture", "ours") == "reference"
-                 and args.model == "baseline"),
-            "--architecture reference builds the reference's SleepNet or DreamNet; "
-            "use --model sleepnet or dreamnet (the baseline is ours only).",
-        ),
-        (
-            args.image_size is None or args.image_size >= 8,
-            f"--image-size must be at least 8, got {args.image_size}.",
-        ),
-        (0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}."),
-    ])
-
-
-def _check_image_augment(args):
-    check([
-        (args.mixup_alpha >= 0, f"--mixup-alpha must be >= 0, got {args.mixup_alpha}."),
-        (
-            0 <= args.randaugment_magnitude <= 1,
-            f"--randaugment-magnitude must be in [0, 1], got {args.randaugment_magnitude}.",
-        ),
-    ])
-
-
-def _check_text(args):
-    connected = args.model in ("dreamnet", "sleepnet")
-    check([
-        (
-            1 <= args.blocks <= (4 if connected else 64),
-            f"--blocks must be 1 to 4 for --model {args.model}, got {args.blocks}."
-            if connected
-            else f"--blocks must be positive, got {args.blocks}.",
-        ),
-        (args.width >= 1, f"--width must be positive, got {args.width}."),
-        (args.block_depth >= 1, f"--block-depth must be positive, got {args.block_depth}."),
-        _optional_positive(args, "embedding_dim", "--embedding-dim"),
-        (
-            args.max_length >= 3,
-            f"--max-length must be at least 3 (two special tokens and a word), "
-            f"got {args.max_length}.",
-        ),
-        (
-            0 < args.augment_rate <= 1,
-            f"--augment-rate must be in (0, 1], got {args.augment_rate}.",
-        ),
-        (
-            args.dropout is None or 0 <= args.dropout < 1,
-            f"--dropout must be in [0, 1), got {args.dropout}.",
-        ),
-        (
-            not (args.embedding_dim is not None and args.embedding == "encoder" and connected),
-            "--embedding encoder copies the encoder's token embeddings (their "
-            "width); --embedding-dim needs --embedding random.",
-        ),
-    ])
 
 
 def _files(args, output, logdir, preset=False, fast=False):
@@ -417,7 +186,7 @@ def image_run_config(args, info, command="dreamkeras"):
     """
     check_common(args)
     check_recipe(args)
-    _check_image_augment(args)
+    check_image_augment(args)
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     model = vision_model(args, fast)
@@ -457,7 +226,7 @@ def text_run_config(args, info, command="dreamkeras"):
     """
     check_common(args)
     check_recipe(args)
-    _check_text(args)
+    check_text(args)
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     files = _classifier_files(args, info.name, fast)

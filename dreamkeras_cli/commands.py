@@ -20,6 +20,7 @@ status = commands.training_app("cifar100", ["--fast-dev-run"])
 import sys
 
 from dreamkeras_cli import builders
+from dreamkeras_cli import checks
 from dreamkeras_cli.config import TrainingSetupError
 from dreamkeras_cli.datasets import DATASETS
 from dreamkeras_cli.flags import build_parser
@@ -139,7 +140,7 @@ def training_app(dataset, argv=None, callbacks=None, prog=None):
 
     def prepare(args, command):
         config = build(args, info, command=command)
-        builders.check_data_flags(args, info.name, info.default_data_dir)
+        checks.check_data_flags(args, info.name, info.default_data_dir)
         return _training_title(dataset, config), _train(config, callbacks)
 
     return run_command(dataset, argv, prog, lambda p: _app_parser(info, p), prepare)
@@ -164,7 +165,7 @@ def pretrain_app(argv=None, callbacks=None, prog=None):
 
     def prepare(args, command):
         config = builders.mae_run_config(args, command=command)
-        builders.check_data_flags(args, args.dataset)
+        checks.check_data_flags(args, args.dataset)
         return _training_title("pretrain-mae", config), _train(config, callbacks)
 
     return run_command(

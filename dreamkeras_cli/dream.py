@@ -10,7 +10,7 @@ import json
 import os
 import zipfile
 
-from dreamkeras_cli.builders import check_writable
+from dreamkeras_cli.checks import check_writable
 from dreamkeras_cli.config import TrainingSetupError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")

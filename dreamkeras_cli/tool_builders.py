@@ -7,15 +7,15 @@ naming the flag), for `SearchConfig` and `BenchmarkConfig`.
 import argparse
 import os
 
-from dreamkeras_cli.builders import check
-from dreamkeras_cli.builders import check_writable
+from dreamkeras_cli.checks import check
+from dreamkeras_cli.checks import check_writable
 from dreamkeras_cli.builders import hardware
 from dreamkeras_cli.builders import image_run_config
 from dreamkeras_cli.builders import vision_model
-from dreamkeras_cli.config import VISION_HYPERPARAMETERS
-from dreamkeras_cli.config import BenchmarkConfig
-from dreamkeras_cli.config import SearchConfig
 from dreamkeras_cli.config import TrainingSetupError
+from dreamkeras_cli.tool_config import VISION_HYPERPARAMETERS
+from dreamkeras_cli.tool_config import BenchmarkConfig
+from dreamkeras_cli.tool_config import SearchConfig
 
 
 def _search_space(text):

@@ -2,7 +2,7 @@
 
 import os
 
-from dreamkeras_cli import builders
+from dreamkeras_cli import checks
 from dreamkeras_cli import startup
 from dreamkeras_cli import tool_builders
 from dreamkeras_cli.config import TrainingSetupError
@@ -30,7 +30,7 @@ def search_app(argv=None, callbacks=None, prog=None):
     def prepare(args, command):
         info = _vision_dataset(args.dataset)
         search = tool_builders.search_config(args, info, command)
-        builders.check_data_flags(search.run.data, info.name, info.default_data_dir)
+        checks.check_data_flags(search.run.data, info.name, info.default_data_dir)
         title = (
             f"dreamkeras search: {search.tuner} search over {','.join(search.search_space)} "
             f"of --model {search.run.model.kind} on {args.dataset}, up to "
@@ -155,7 +155,7 @@ def check_text_preset(args):
     if not args.corpus or not args.output:
         raise TrainingSetupError("--corpus DIR and --output DIR are both required.")
     corpus, output = (os.path.abspath(os.path.expanduser(p)) for p in (args.corpus, args.output))
-    builders.check_writable(output, "--output")
+    checks.check_writable(output, "--output")
     if not os.path.isdir(corpus):
         raise TrainingSetupError(
             f"--corpus {args.corpus!r} is not a folder; pass a folder of .txt files."

@@ -35,7 +35,7 @@ def run_benchmark(config):
     """Measures the model a `BenchmarkConfig` describes; prints and returns the figures.
 
     Args:
-        config: `dreamkeras_cli.config.BenchmarkConfig`.
+        config: `dreamkeras_cli.tool_config.BenchmarkConfig`.
 
     Returns:
         dict. The figures (also written to `config.output` as JSON).
@@ -169,7 +169,7 @@ def _measure(config, backend, precision):
         )
     result["memory"] = profiling.peak_memory()
     if config.model.architecture == "reference":
-        from dreamkeras.models.reference_networks import reference_comparison
+        from dreamkeras.models.reference_counts import reference_comparison
 
         result["reference_comparison"] = reference_comparison(model, analytical_forward)
     return result
@@ -216,7 +216,7 @@ def report_text(result):
     if result.get("xla_flags"):
         lines.append(f"  XLA_FLAGS      {result['xla_flags']}")
     if result.get("reference_comparison"):
-        from dreamkeras.models.reference_networks import comparison_lines
+        from dreamkeras.models.reference_counts import comparison_lines
 
         lines += ["  " + text for text in comparison_lines(result["reference_comparison"])]
     memory_figures = result["memory"]

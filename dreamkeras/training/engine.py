@@ -160,7 +160,7 @@ def _task(name):
 
 def _check_writable(path, flag):
     """Raises unless `path`'s folder exists or can be created, writable."""
-    from dreamkeras_cli.builders import check_writable
+    from dreamkeras_cli.checks import check_writable
 
     check_writable(path, flag)
 

@@ -9,7 +9,7 @@ from dreamkeras.data import build_pipeline
 from dreamkeras.data import synthetic_dataset
 from dreamkeras.models.factory import build_vision_classifier
 from dreamkeras.models.reference_networks import build_reference_network
-from dreamkeras.models.reference_networks import reference_comparison
+from dreamkeras.models.reference_counts import reference_comparison
 from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of

@@ -9,7 +9,7 @@ value, so every trial records its complete settings.
 
 import dataclasses
 
-from dreamkeras_cli.config import VISION_HYPERPARAMETERS as _VISION_KINDS
+from dreamkeras_cli.tool_config import VISION_HYPERPARAMETERS as _VISION_KINDS
 
 # name -> (section of RunConfig, field of that section).
 VISION_FIELDS = {

@@ -122,7 +122,7 @@ def run_search(search, callbacks=None):
     """Runs (or resumes) a search; returns the summary (also `best_trials.json`).
 
     Args:
-        search: `dreamkeras_cli.config.SearchConfig`.
+        search: `dreamkeras_cli.tool_config.SearchConfig`.
         callbacks: list of extra `keras.callbacks.Callback` for every
             trial's `fit` (deep-copied per trial by KerasTuner).
 
