@@ -25,24 +25,6 @@ VISION_HYPERPARAMETERS = {
 }
 
 
-class TrainingSetupError(ValueError):
-    """A run cannot start: bad flags, an existing output, no encoder.
-
-    Its message is one line that names the problem and the fix; the apps
-    print it as `error: ...` and exit with status 2.
-
-    Example:
-
-    ```python
-    try:
-        dreamkeras_cli.builders.image_run_config(args, info)
-    except dreamkeras_cli.config.TrainingSetupError as error:
-        print(error)
-    ```
-    """
-
-
-
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
     """A KerasTuner search over vision SleepNet / DreamNet hyperparameters.

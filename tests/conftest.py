@@ -1,3 +1,17 @@
+import os
+import tempfile
+
+# Before Keras (and so JAX) is imported: one persistent JAX compilation cache
+# for the whole run, shared by both pytest workers and by the apps' child
+# processes (they inherit the environment). Most of a small model's build and
+# first step on a CPU is XLA compiling programs (down to each initialiser's
+# random kernel) that other tests compile again.
+if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = os.path.join(
+        tempfile.gettempdir(), "dreamkeras-tests-jax-cache"
+    )
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
 import keras
 import numpy as np
 import pytest

@@ -255,6 +255,29 @@ def test_quiet_stderr_drops_start_up_noise_and_keeps_the_rest(capfd):
     assert capfd.readouterr().err == noise
 
 
+def test_jax_compilation_cache_goes_to_the_user_cache(monkeypatch, tmp_path):
+    monkeypatch.delitem(sys.modules, "jax", raising=False)
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR", raising=False)
+    monkeypatch.delenv("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", raising=False)
+    monkeypatch.delenv("DREAMKERAS_COMPILATION_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    expected = str(tmp_path / "dreamkeras" / "jax")
+    assert startup.use_compilation_cache("jax") == expected
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == expected
+    assert os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] == "0"
+    # The user's own folder is kept; other backends and the opt-out set nothing.
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "mine"))
+    assert startup.use_compilation_cache("jax") == str(tmp_path / "mine")
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    assert startup.use_compilation_cache("torch") is None
+    monkeypatch.setenv("DREAMKERAS_COMPILATION_CACHE", "0")
+    assert startup.use_compilation_cache("jax") is None
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ
+    monkeypatch.delenv("DREAMKERAS_COMPILATION_CACHE")
+    monkeypatch.setitem(sys.modules, "jax", object())  # too late once JAX is loaded
+    assert startup.use_compilation_cache("jax") is None
+
+
 def test_ynn_fusions_are_turned_off_only_for_a_fresh_jax_run(monkeypatch):
     flag = startup.NO_YNN_FUSIONS
     monkeypatch.delitem(sys.modules, "jax", raising=False)
