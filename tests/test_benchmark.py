@@ -52,6 +52,15 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
     assert saved["memory"]["host_rss_bytes"] > 0
     assert saved["input_shape"] == [32, 32, 3] and saved["model"] == model
     assert saved["release_freed_memory"] and "--keep-freed-memory" not in printed
+    # Time to the first step, split: the imports before the build, the build,
+    # the first train call; and the machine the figures came from.
+    assert saved["process_seconds_before_build"] > 0 and saved["build_seconds"] > 0
+    assert saved["seconds_to_first_train_step"] == pytest.approx(
+        saved["process_seconds_before_build"] + saved["build_seconds"]
+        + saved["train_compile_seconds"]
+    )
+    assert "first step" in printed and "from the process start" in printed
+    assert saved["machine"]["cpus"] >= 1 and len(saved["machine"]["load_average_end"]) == 3
 
 
 @pytest.mark.large

@@ -7,6 +7,7 @@ import os
 import re
 import resource
 import sys
+import time
 
 import pytest
 
@@ -21,6 +22,8 @@ from dreamkeras_cli.flags import HelpFormatter
 from dreamkeras_cli.flags import build_parser
 from tests.app_helpers import REPO
 from tests.app_helpers import run_python
+
+IMPORTED_AT = time.time()
 
 SCRIPTS = sorted(
     [os.path.join("apps", name) for name in os.listdir(os.path.join(REPO, "apps"))
@@ -354,3 +357,13 @@ def test_a_missing_library_is_one_error_line():
     args = argparse.Namespace(backend=BACKEND, debug=False)
     with pytest.raises(TrainingSetupError, match="'no_such_module_xyz' is not installed"):
         runner.start_backend(args, "dreamkeras cifar100", libraries=("no_such_module_xyz",))
+
+
+def test_process_start_counts_the_time_before_the_program():
+    from dreamkeras.utils.profiling import seconds_since_process_start
+
+    # This process started before this module was imported, and after boot.
+    since_import = time.time() - IMPORTED_AT
+    with open("/proc/uptime") as handle:
+        uptime = float(handle.read().split()[0])
+    assert since_import <= seconds_since_process_start() <= uptime

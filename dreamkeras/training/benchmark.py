@@ -10,6 +10,7 @@ size, which do not depend on the values.
 
 import dataclasses
 import os
+import time
 
 import keras
 import numpy as np
@@ -82,9 +83,13 @@ def run_benchmark(config):
 
 def _measure(config, backend, precision):
     release = not config.keep_freed_memory
+    machine_at_start = profiling.machine_state()
+    started = profiling.seconds_since_process_start()
     if release:
         memory.release_host_memory_after_compiles()
+    build_start = time.perf_counter()
     model = _build(config)
+    build_seconds = time.perf_counter() - build_start
     if release:
         memory.release_host_memory(clear_jax_caches=True)
     input_shape = tuple(model.input.shape[1:])
@@ -133,7 +138,14 @@ def _measure(config, backend, precision):
         "parameters": profiling.parameter_counts(model),
         "analytical_forward_flops_per_image": analytical_forward,
         "analytical_train_flops_per_image": analytical_step,
+        "process_seconds_before_build": started,
+        "build_seconds": build_seconds,
         "train_compile_seconds": train_first,
+        # Start of the process to the end of the first train step, without
+        # this benchmark's own FLOP counts and peak measurement.
+        "seconds_to_first_train_step": (
+            None if started is None else started + build_seconds + train_first
+        ),
         "train_step_seconds": train_step,
         "train_images_per_second": config.batch_size / train_step,
         "matmul_peak_flops_per_second": peak,
@@ -168,6 +180,13 @@ def _measure(config, backend, precision):
             inference_images_per_second=config.batch_size / infer_step,
         )
     result["memory"] = profiling.peak_memory()
+    result["machine"] = {
+        "cpus": machine_at_start["cpus"],
+        "load_average_start": machine_at_start["load_average"],
+        "load_average_end": profiling.machine_state()["load_average"],
+        "jax_compilation_cache": os.environ.get("JAX_COMPILATION_CACHE_DIR")
+        if backend == "jax" else None,
+    }
     if config.model.architecture == "reference":
         from dreamkeras.models.reference_counts import reference_comparison
 
@@ -205,6 +224,13 @@ def report_text(result):
         f"({result.get('loop', 'fit')}, {result['train_step_seconds'] * 1e3:.1f} "
         f"ms/step, first call {result['train_compile_seconds']:.1f} s)"
     )
+    if result.get("seconds_to_first_train_step") is not None:
+        lines.append(
+            f"  first step     {result['seconds_to_first_train_step']:.1f} s from the "
+            f"process start: imports {result['process_seconds_before_build']:.1f} s, "
+            f"build {result['build_seconds']:.1f} s, first train call "
+            f"{result['train_compile_seconds']:.1f} s"
+        )
     lines.append(
         f"  achieved       {result['train_flops_per_second'] / 1e9:.1f} GFLOP/s = "
         f"{100 * result['train_share_of_matmul_peak']:.0f}% of the measured matmul "
@@ -219,6 +245,16 @@ def report_text(result):
         from dreamkeras.models.reference_counts import comparison_lines
 
         lines += ["  " + text for text in comparison_lines(result["reference_comparison"])]
+    machine = result.get("machine")
+    if machine:
+        load = machine["load_average_start"], machine["load_average_end"]
+        lines.append(
+            f"  machine        {machine['cpus']} CPUs, load average "
+            + (f"{load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end"
+               if load[0] else "unknown")
+            + (f", JAX cache {machine['jax_compilation_cache']}"
+               if machine.get("jax_compilation_cache") else "")
+        )
     memory_figures = result["memory"]
     device = memory_figures["device_bytes"]
     lines.append(

@@ -1,5 +1,6 @@
 """Measurements for the benchmark: FLOPs, matmul peak, step timings, memory."""
 
+import os
 import resource
 import statistics
 import time
@@ -230,3 +231,45 @@ def peak_memory():
     except Exception:  # Memory statistics are best effort on every backend.
         device = None
     return {"host_rss_bytes": int(host), "device_bytes": device}
+
+
+def seconds_since_process_start():
+    """Wall seconds since this process started (Linux `/proc`), else None.
+
+    Counts the interpreter's start and every import before the call, which a
+    timer started inside the program misses.
+
+    Example:
+
+    ```python
+    seconds_since_process_start()  # e.g. 4.2 after importing Keras
+    ```
+    """
+    try:
+        with open("/proc/self/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    # Field 22 of stat (index 19 after the command name) is the start time
+    # in clock ticks after boot.
+    return uptime - int(fields[19]) / ticks
+
+
+def machine_state():
+    """What the timing depends on: usable cores and the load average.
+
+    Example:
+
+    ```python
+    machine_state()  # {"cpus": 2, "load_average": [1.2, 0.9, 0.7]}
+    ```
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count()
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+    return {"cpus": cpus, "load_average": load}
