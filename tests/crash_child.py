@@ -3,7 +3,7 @@
 `python -m tests.crash_child FOLDER [flags]` runs the engine
 (`dreamkeras.training.train`) on the vision app's configuration with a tiny
 task: a one-layer classifier on 32 random 8x8 images, 2 epochs of 2 steps,
-validation each epoch, the apps' evaluation, `.keras` save, reload check and
+validation on 8 more each epoch, a test split of 8, the apps' evaluation, `.keras` save, reload check and
 report. Everything the engine does (lock, backup, best checkpoint, atomic
 writes, kill points) runs as in the apps; only the model and the data are
 tiny, so a child process costs little more than its imports. The tests set
@@ -46,12 +46,19 @@ class TinyTask:
         images = rng.random((48, 8, 8, 3), dtype=np.float32)
         labels = keras.utils.to_categorical(rng.integers(0, 4, 48), 4)
         batch = config.schedule.batch_size
-        train_ds = tf.data.Dataset.from_tensor_slices((images[:32], labels[:32]))
-        train_ds = train_ds.shuffle(32, seed=config.schedule.seed).repeat().batch(batch)
-        eval_ds = tf.data.Dataset.from_tensor_slices((images[32:], labels[32:])).batch(batch)
+
+        def part(start, stop):
+            return tf.data.Dataset.from_tensor_slices(
+                (images[start:stop], labels[start:stop])
+            )
+
+        train_ds = part(0, 32).shuffle(32, seed=config.schedule.seed).repeat().batch(batch)
+        validation_ds = part(32, 40).batch(batch)  # picks the best epoch
+        eval_ds = part(40, 48).batch(batch)  # the test split, read once at the end
         data = ImageDataset(
             name="tiny", train=None, eval=None, num_classes=4, train_size=32,
-            eval_size=16, synthetic=True,
+            eval_size=8, synthetic=True, validation_size=8,
+            validation_split="the last 8 of 40",
         )
         with scope:
             inputs = keras.Input((8, 8, 3))
@@ -65,6 +72,7 @@ class TinyTask:
             )
         return classifier.classifier_run(
             config, self.unit, model, data, train_ds, eval_ds, lines=[], report={},
+            validation_ds=validation_ds,
         )
 
 

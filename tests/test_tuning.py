@@ -205,7 +205,10 @@ def test_vision_hyperparameters_change_the_model():
     frozen_trainable = len(model.trainable_weights)
     assert all(not w.trainable for w in model.encoder.weights)
     assert model.optimizer.weight_decay == pytest.approx(1e-4)
-    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(1e-3)
+    # The searched rate is the schedule's peak (warm-up starts below it).
+    schedule = model.optimizer._learning_rate
+    assert isinstance(schedule, dreamkeras.training.WarmupSchedule)
+    assert schedule.learning_rate == pytest.approx(1e-3)
     # Unsearched hyperparameters are recorded as fixed at the flags' values.
     assert hp.get("chain") == "resnet18" and hp.get("mixup_alpha") == config.augment.mixup_alpha
     trial = hypermodel.trial_config(hp)

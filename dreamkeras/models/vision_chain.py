@@ -135,7 +135,9 @@ class VisionChainClassifier(RecoverableModel, keras.Model):
                 start=start,
                 merge_name="merge",
                 input_shape=image_shape,
-                copy_layers=True,
+                # A chain built here is a throwaway: its copies give every
+                # layer one node. A backbone passed in keeps its layers.
+                copy_layers=isinstance(chain, str),
             )
             if dreams:
                 x = _merge_dreams(
