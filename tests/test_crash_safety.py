@@ -102,7 +102,10 @@ def _tiny_eval_accuracy(model):
     rng = np.random.default_rng(0)
     images = rng.random((48, 8, 8, 3), dtype=np.float32)
     labels = keras.utils.to_categorical(rng.integers(0, 4, 48), 4)
-    return model.evaluate(images[32:], labels[32:], batch_size=8, verbose=0, return_dict=True)
+    # The child's validation part (`tests/crash_child.py`).
+    return model.evaluate(
+        images[32:40], labels[32:40], batch_size=8, verbose=0, return_dict=True
+    )
 
 
 @pytest.mark.app
@@ -219,7 +222,8 @@ def test_a_second_live_run_is_refused_and_nothing_is_written(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"process {os.getpid()} on " in err
     assert "in use by another run" in err and f"kill {os.getpid()}" in err
-    assert _listing(folder) == ["logs"] and _listing(os.path.join(folder, "logs")) == []
+    # The holder made the folders for its lock and removed them when it let go.
+    assert not os.path.exists(folder)
 
 
 def test_the_run_lock_takes_over_a_dead_holder_and_refuses_a_live_one(tmp_path):
