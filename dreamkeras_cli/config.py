@@ -15,6 +15,24 @@ Standard library only: flags are checked before any heavy import.
 import dataclasses
 import os
 
+
+class TrainingSetupError(ValueError):
+    """A run cannot start: bad flags, an existing output, no encoder.
+
+    Its message is one line that names the problem and the fix; the apps
+    print it as `error: ...` and exit with status 2.
+
+    Example:
+
+    ```python
+    try:
+        dreamkeras_cli.builders.image_run_config(args, info)
+    except dreamkeras_cli.config.TrainingSetupError as error:
+        print(error)
+    ```
+    """
+
+
 @dataclasses.dataclass(frozen=True)
 class Hardware:
     """Backend and devices: `backend`, `mixed_precision`, `distribute`, `debug`.

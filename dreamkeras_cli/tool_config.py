@@ -9,6 +9,7 @@ import os
 
 from dreamkeras_cli.config import RunConfig
 from dreamkeras_cli.config import Hardware
+from dreamkeras_cli.config import TrainingSetupError  # noqa: F401  (its old home)
 from dreamkeras_cli.config import VisionModel
 
 # What the hyperparameter search can search (`--search-space`), and how
@@ -23,24 +24,6 @@ VISION_HYPERPARAMETERS = {
     "randaugment_magnitude": float,
     "mixup_alpha": float,
 }
-
-
-class TrainingSetupError(ValueError):
-    """A run cannot start: bad flags, an existing output, no encoder.
-
-    Its message is one line that names the problem and the fix; the apps
-    print it as `error: ...` and exit with status 2.
-
-    Example:
-
-    ```python
-    try:
-        dreamkeras_cli.builders.image_run_config(args, info)
-    except dreamkeras_cli.config.TrainingSetupError as error:
-        print(error)
-    ```
-    """
-
 
 
 @dataclasses.dataclass(frozen=True)
