@@ -231,7 +231,7 @@ def text_run_config(args, info, command="dreamkeras"):
     fast = _FastDevRun(args) if args.fast_dev_run else None
     files = _classifier_files(args, info.name, fast)
     model = TextModel(
-        kind=args.model, blocks=args.blocks, width=args.width,
+        kind=args.model, blocks=args.blocks, chain=args.chain, width=args.width,
         block_depth=args.block_depth, embedding=args.embedding,
         embedding_dim=args.embedding_dim, encoder=args.encoder,
         token_mode=args.token_mode, unfreeze=args.unfreeze,
@@ -245,7 +245,8 @@ def text_run_config(args, info, command="dreamkeras"):
             ),
             width=fast.set("--width", 8),
             embedding_dim=fast.set("--embedding-dim", None),
-            max_length=fast.set("--max-length", 16),
+            # The CharCNN chain needs 27 positions for three blocks.
+            max_length=fast.set("--max-length", 16 if model.chain != "charcnn" else 32),
         )
     return RunConfig(
         task="text",

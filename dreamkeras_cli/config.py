@@ -227,15 +227,20 @@ class VisionModel:
 class TextModel:
     """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags).
 
+    `chain` is the chain of dreamnet / sleepnet (`"lstm"`, `"textcnn"` or
+    `"charcnn"`, `dreamkeras.models.text_chains`); the baselines keep
+    `"lstm"`.
+
     Example:
 
     ```python
-    TextModel(kind="lstm", encoder="presets/tiny", width=64)
+    TextModel(kind="sleepnet", chain="textcnn", encoder="presets/tiny", width=64)
     ```
     """
 
     kind: str = "dreamnet"
     blocks: int = 3
+    chain: str = "lstm"
     width: int = 128
     block_depth: int = 1
     embedding: str = "encoder"
@@ -293,11 +298,11 @@ class TextAugment:
     Example:
 
     ```python
-    TextAugment(augment=True, rate=0.1)
+    TextAugment(augment=False)  # the paper augments; this run does not
     ```
     """
 
-    augment: bool = False
+    augment: bool = True
     rate: float = 0.1
 
 

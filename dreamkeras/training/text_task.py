@@ -171,7 +171,8 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
     if model.uses_encoder_weights:
         cls = models.TextDreamNet if model.kind == "dreamnet" else models.TextSleepNet
         return cls(
-            encoder, num_classes=num_classes, num_blocks=model.blocks, width=model.width,
+            encoder, num_classes=num_classes, num_blocks=model.blocks, chain=model.chain,
+            width=model.width,
             embedding=model.embedding, embedding_dim=model.embedding_dim,
             block_depth=model.block_depth, token_mode=model.token_mode,
             trainable_encoder=model.unfreeze, dropout=model.dropout or 0.0,
@@ -191,10 +192,15 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
     )
 
 
+# What the model line calls each chain's blocks.
+CHAIN_NAMES = {"lstm": "LSTM", "textcnn": "TextCNN", "charcnn": "CharCNN"}
+
+
 def _model_line(model, config_model, embedding_dim, random_encoder):
     kind = config_model.kind
+    chain = CHAIN_NAMES[config_model.chain if config_model.uses_encoder_weights else "lstm"]
     shape = (
-        f"{config_model.blocks} LSTM block(s) of width {config_model.width}"
+        f"{config_model.blocks} {chain} block(s) of width {config_model.width}"
         if kind != "textcnn" else "Kim's TextCNN"
     )
     text = (
@@ -337,6 +343,7 @@ class TextClassification:
             report={
                 "encoder": model_config.encoder,
                 "uses_encoder_weights": model_config.uses_encoder_weights,
+                "chain": model_config.chain if model_config.uses_encoder_weights else None,
                 "encoder_random_weights": bool(random_encoder),
                 "embedding_dim": embedding_dim,
                 "max_length": model_config.max_length,

@@ -39,7 +39,7 @@ VISION_MODEL = (
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_MODEL = (
-    "model", "blocks", "width", "block_depth", "embedding", "embedding_dim", "encoder",
+    "model", "blocks", "chain", "width", "block_depth", "embedding", "embedding_dim", "encoder",
     "token_mode", "unfreeze", "max_length", "dropout",
 )
 SEARCH = (

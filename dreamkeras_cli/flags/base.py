@@ -8,6 +8,9 @@ VISION_MODELS = ("dreamnet", "sleepnet", "baseline")
 ARCHITECTURES = ("ours", "reference")
 TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
 PRECISIONS = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+VISION_CHAINS = ("resnet18", "resnet34", "resnet50")
+# `dreamkeras.models.text_chains.CHAINS`, here without importing Keras.
+TEXT_CHAINS = ("lstm", "textcnn", "charcnn")
 TOKEN_MODES = ("straight_through", "argmax")
 TUNERS = ("random", "bayesian", "hyperband")
 # Families whose missing entries come from another family.

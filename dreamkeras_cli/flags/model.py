@@ -3,7 +3,9 @@
 from dreamkeras_cli.flags.base import ARCHITECTURES
 from dreamkeras_cli.flags.base import Flag as F
 from dreamkeras_cli.flags.base import TEXT_MODELS
+from dreamkeras_cli.flags.base import TEXT_CHAINS
 from dreamkeras_cli.flags.base import TOKEN_MODES
+from dreamkeras_cli.flags.base import VISION_CHAINS
 from dreamkeras_cli.flags.base import VISION_MODELS
 
 MODEL_FLAGS = {
@@ -47,8 +49,17 @@ MODEL_FLAGS = {
         },
     ),
     "chain": F(
-        ("--chain",), default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
-        help="Depth and block type of the chain blocks g_m.",
+        ("--chain",),
+        default={"vision": "resnet18", "text": "lstm"},
+        choices={"vision": VISION_CHAINS, "text": TEXT_CHAINS},
+        help={
+            "vision": "Depth and block type of the chain blocks g_m.",
+            "text": "dreamnet / sleepnet: the chain g_1 .. g_M (the paper's chain "
+            "ablation): lstm (LSTM blocks, --block-depth LSTMs each), textcnn "
+            "(Kim's convolutions of widths 3, 4, 5, --width filters each) or "
+            "charcnn (Zhang et al.'s convolutions; 1 to 3 blocks, --max-length of "
+            "at least 9, 27 for 3 blocks). The baselines are --model lstm / textcnn.",
+        },
     ),
     "width": F(
         ("--width",), type=int, default={"vision": 64, "text": 128},
@@ -145,7 +156,8 @@ MODEL_FLAGS = {
     ),
     "block_depth": F(
         ("--block-depth",), default=1, type=int,
-        help="LSTMs per block (the paper's ablation uses 2).",
+        help="LSTMs per block of the LSTM chain (and per layer of --model "
+        "lstm); the paper's ablation uses 2.",
     ),
     "embedding": F(
         ("--embedding",), default="encoder", choices=("encoder", "random"),

@@ -36,7 +36,7 @@ RUN_FLAGS = {
     # === Optimiser and run length ===
     "epochs": F(
         ("--epochs",), type=int,
-        default={"vision": 30, "text": 10, "mae": 10, "search": 2},
+        default={"vision": 30, "text": 30, "mae": 10, "search": 2},
         help={
             "default": "Training epochs.",
             "search": "Training epochs of each trial (Hyperband's most).",
@@ -48,7 +48,7 @@ RUN_FLAGS = {
         help="Global batch size (all devices together).",
     ),
     "lr": F(
-        ("--lr",), type=float, default={"vision": 0.005, "text": 1e-3, "mae": 1e-3},
+        ("--lr",), type=float, default={"vision": 0.005, "text": 0.005, "mae": 1e-3},
         help={
             "default": "Adam learning rate.",
             "mae": "Peak AdamW learning rate, reached after the warmup (the "
@@ -134,10 +134,11 @@ RUN_FLAGS = {
         help="MixUp strength on each training batch; 0 turns MixUp off.",
     ),
     "augment": F(
-        ("--augment",), kind="switch",
-        help="The paper's text augmentation: an edited copy of every training "
-        "text (random word swaps, insertions, deletions and substitutions of "
-        "--augment-rate of its words, new each epoch) doubles the training set.",
+        ("--augment",), kind="toggle", default=True,
+        help="The paper's text augmentation, applied to every model: an edited "
+        "copy of every training text (random word swaps, insertions, deletions "
+        "and substitutions of --augment-rate of its words, new each epoch) "
+        "doubles the training set; --no-augment trains on the texts as they are.",
     ),
     "augment_rate": F(
         ("--augment-rate",), type=float, default=0.1,
