@@ -287,3 +287,26 @@ def check_text(args):
         ),
     ])
     check_text_chain(args.chain, args.blocks, args.block_depth, args.max_length, connected)
+
+
+def check_corpus(folder, flag="--corpus"):
+    """Refuses a corpus that is not a folder holding at least one `.txt` file.
+
+    Example:
+
+    ```python
+    check_corpus("~/texts")
+    ```
+    """
+    path = os.path.expanduser(folder)
+    if not os.path.isdir(path):
+        raise TrainingSetupError(
+            f"{flag} {folder!r} is not a folder; pass a folder of .txt files."
+        )
+    for _, _, names in os.walk(path, followlinks=True):
+        if any(name.endswith(".txt") for name in names):
+            return
+    raise TrainingSetupError(
+        f"{flag} {folder!r} holds no .txt file (searched recursively); pass a folder "
+        f"of .txt files."
+    )

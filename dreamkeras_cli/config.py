@@ -276,6 +276,36 @@ class MAEModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class MLMModel:
+    """The RoBERTa masked LM to pretrain (`dreamkeras pretrain-mlm`'s model flags).
+
+    The byte-level BPE vocabulary keeps the `words` most frequent words of
+    the training texts whole; `max_length` is the training sequence length
+    and `max_sequence_length` the longest the encoder takes (the text apps'
+    largest `--max-length`).
+
+    Example:
+
+    ```python
+    MLMModel(hidden_dim=64, num_layers=2, num_heads=2, mask_ratio=0.15)
+    ```
+    """
+
+    words: int = 2000
+    hidden_dim: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    max_sequence_length: int = 128
+    max_length: int = 128
+    mask_ratio: float = 0.15
+
+    @property
+    def intermediate_dim(self):
+        """int: the feed-forward width (4 times the hidden size, as RoBERTa's)."""
+        return 4 * self.hidden_dim
+
+
+@dataclasses.dataclass(frozen=True)
 class ImageAugment:
     """RandAugment and MixUp of the training images.
 
@@ -311,9 +341,9 @@ class RunConfig:
     """Everything a training run needs, built once from the flags.
 
     Attributes:
-        task: str. `"image"`, `"text"` or `"mae"`.
+        task: str. `"image"`, `"text"`, `"mae"` or `"mlm"`.
         data: `Data`.
-        model: `VisionModel`, `TextModel` or `MAEModel`.
+        model: `VisionModel`, `TextModel`, `MAEModel` or `MLMModel`.
         optimizer: `Optimizer`.
         schedule: `Schedule`.
         files: `Files`.

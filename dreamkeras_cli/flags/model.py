@@ -110,13 +110,15 @@ MODEL_FLAGS = {
         "token grid; pooled is the paper/reference mean + dense form.",
     ),
     "mask_ratio": F(
-        ("--mask-ratio",), type=float, default={"vision": None, "mae": 0.75},
+        ("--mask-ratio",), type=float, default={"vision": None, "mae": 0.75, "mlm": 0.15},
         help={
             "vision": "Share of the encoder's patches masked during training "
             "(none at inference). Default: 0, and the reference's 0.75 with "
             "--architecture reference.",
             "mae": "Share of patches masked in training, in (0, 1); the MAE "
             "paper masks 0.75.",
+            "mlm": "Share of tokens chosen for prediction, in (0, 1): 80%% of "
+            "them become <mask>, 10%% a random token, 10%% stay (RoBERTa's 0.15).",
         },
     ),
     "stop_gradient": F(
@@ -180,9 +182,13 @@ MODEL_FLAGS = {
     ),
     "max_length": F(
         ("--max-length",), default=128, type=int,
-        help="Tokens per text, special tokens included: longer texts are "
-        "truncated, shorter ones padded. At most the encoder's "
-        "max_sequence_length.",
+        help={
+            "default": "Tokens per text, special tokens included: longer texts "
+            "are truncated, shorter ones padded. At most the encoder's "
+            "max_sequence_length.",
+            "mlm": "Tokens per training text, special tokens included (longer "
+            "texts are truncated); at most --max-sequence-length.",
+        },
     ),
     # === MAE pretraining ===
     "norm_pix_loss": F(
@@ -190,9 +196,11 @@ MODEL_FLAGS = {
         help="Loss against per-patch normalised pixels (the MAE paper's).",
     ),
     "warmup_epochs": F(
-        ("--warmup-epochs",), type=float, default={"mae": 1.0, "default": None},
+        ("--warmup-epochs",), type=float, default={"mae": 1.0, "mlm": 1.0, "default": None},
         help={
             "mae": "Linear learning-rate warmup in epochs (may be a fraction), "
+            "then a cosine decay to 0.",
+            "mlm": "Linear learning-rate warmup in epochs (may be a fraction), "
             "then a cosine decay to 0.",
             "default": "Linear learning-rate warm-up in epochs (may be a "
             "fraction) before --lr-schedule; 0: none. Default: 10%% of --epochs "
@@ -205,7 +213,7 @@ MODEL_FLAGS = {
     ),
     "dataset": F(
         ("--dataset", "--data"),
-        default={"mae": "fashion_mnist", "search": "fashion_mnist"},
+        default={"mae": "fashion_mnist", "search": "fashion_mnist", "search-text": "ag_news"},
         help={
             "mae": "fashion_mnist (the original gz files; 28x28 grayscale, "
             "repeated to 3 channels and resized), image_folder (every image "
@@ -213,6 +221,8 @@ MODEL_FLAGS = {
             "else 10%% is held out), or any other name: a tfds image dataset "
             "(labels are ignored).",
             "search": "Dataset, one of the vision apps' datasets.",
+            "search-text": "Dataset, one of the text apps' datasets (ag_news, imdb, "
+            "yelp, text_folder with --data-dir).",
         },
     ),
 }
