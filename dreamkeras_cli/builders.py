@@ -23,6 +23,7 @@ from dreamkeras_cli.config import Files
 from dreamkeras_cli.config import Hardware
 from dreamkeras_cli.config import ImageAugment
 from dreamkeras_cli.config import MAEModel
+from dreamkeras_cli.config import MLMModel
 from dreamkeras_cli.config import Optimizer
 from dreamkeras_cli.config import RunConfig
 from dreamkeras_cli.config import Schedule
@@ -231,7 +232,7 @@ def text_run_config(args, info, command="dreamkeras"):
     fast = _FastDevRun(args) if args.fast_dev_run else None
     files = _classifier_files(args, info.name, fast)
     model = TextModel(
-        kind=args.model, blocks=args.blocks, width=args.width,
+        kind=args.model, blocks=args.blocks, chain=args.chain, width=args.width,
         block_depth=args.block_depth, embedding=args.embedding,
         embedding_dim=args.embedding_dim, encoder=args.encoder,
         token_mode=args.token_mode, unfreeze=args.unfreeze,
@@ -245,7 +246,8 @@ def text_run_config(args, info, command="dreamkeras"):
             ),
             width=fast.set("--width", 8),
             embedding_dim=fast.set("--embedding-dim", None),
-            max_length=fast.set("--max-length", 16),
+            # The CharCNN chain needs 27 positions for three blocks.
+            max_length=fast.set("--max-length", 16 if model.chain != "charcnn" else 32),
         )
     return RunConfig(
         task="text",
@@ -313,6 +315,82 @@ def mae_run_config(args, command="dreamkeras pretrain-mae"):
             dataset=args.dataset, data_dir=args.data_dir, num_classes=1,
             native_shape=PRETRAIN_NATIVE_SHAPE,
         ),
+        model=model,
+        optimizer=_optimizer(args),
+        schedule=_schedule(args, fast),
+        files=files,
+        hardware=hardware(args),
+        fast_dev_run=bool(fast),
+        replaced=tuple(fast.replaced) if fast else (),
+        command=command,
+    )
+
+
+def mlm_run_config(args, command="dreamkeras pretrain-mlm"):
+    """The `RunConfig` of the MLM pretraining command's flags (`task="mlm"`).
+
+    `data.data_dir` is the `--corpus` folder; a fast dev run reads none (it
+    generates its texts).
+
+    Example:
+
+    ```python
+    config = mlm_run_config(build_parser("mlm").parse_args(["--fast-dev-run"]))
+    ```
+    """
+    check_common(args)
+    fast = _FastDevRun(args) if args.fast_dev_run else None
+    check([
+        (
+            bool(args.corpus) or bool(fast),
+            "--corpus DIR is required: a folder of .txt files to pretrain on.",
+        ),
+        (args.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got {args.warmup_epochs}."),
+        (
+            0 < args.mask_ratio < 1,
+            f"--mask-ratio must be in (0, 1) (the share of tokens predicted), got "
+            f"{args.mask_ratio}.",
+        ),
+        (
+            0 < args.validation_split < 1,
+            f"--validation-split must be in (0, 1) (the held-out texts measure the "
+            f"accuracy), got {args.validation_split}.",
+        ),
+        (
+            args.hidden_dim % args.num_heads == 0,
+            f"--num-heads {args.num_heads} must divide --hidden-dim {args.hidden_dim}.",
+        ),
+        (
+            3 <= args.max_length <= args.max_sequence_length,
+            f"--max-length must be from 3 to --max-sequence-length "
+            f"({args.max_sequence_length}), got {args.max_length}.",
+        ),
+    ])
+    corpus = os.path.abspath(os.path.expanduser(args.corpus)) if args.corpus else None
+    tag = os.path.basename(corpus.rstrip(os.sep)) if corpus else "corpus"
+    if fast:
+        output, logdir = "fast_dev_run_mlm", "fast_dev_run_pretrain_mlm"
+    else:
+        output, logdir = f"mlm_{tag}", f"pretrain_mlm_{tag}"
+    files = _files(
+        args, os.path.join("outputs", output), os.path.join("runs", logdir),
+        preset=True, fast=bool(fast),
+    )
+    model = MLMModel(
+        words=args.words, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
+        num_heads=args.num_heads, max_sequence_length=args.max_sequence_length,
+        max_length=args.max_length, mask_ratio=args.mask_ratio,
+    )
+    if fast:
+        model = dataclasses.replace(
+            model, hidden_dim=fast.set("--hidden-dim", 16),
+            num_layers=fast.set("--num-layers", 1), num_heads=fast.set("--num-heads", 2),
+            max_sequence_length=fast.set("--max-sequence-length", 32),
+            max_length=fast.set("--max-length", 16),
+        )
+    return RunConfig(
+        task="mlm",
+        data=Data(dataset="corpus", data_dir=None if fast else corpus),
         model=model,
         optimizer=_optimizer(args),
         schedule=_schedule(args, fast),

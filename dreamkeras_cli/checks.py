@@ -215,6 +215,46 @@ def check_image_augment(args):
     ])
 
 
+# The shortest input of the CharCNN chain per number of blocks: the stem and
+# the first and third stages each pool the sequence by 3.
+CHARCNN_MIN_LENGTH = {1: 9, 2: 9, 3: 27}
+
+
+def check_text_chain(chain, blocks, block_depth, max_length=None, connected=True):
+    """Checks `--chain` against `--blocks`, `--block-depth` and `--max-length`.
+
+    Example:
+
+    ```python
+    check_text_chain("charcnn", 3, 1, max_length=64)
+    ```
+    """
+    most = 3 if chain == "charcnn" else 4
+    check([
+        (
+            connected or chain == "lstm",
+            f"--chain {chain} is the chain of --model dreamnet / sleepnet; the "
+            f"baselines are --model lstm and --model textcnn.",
+        ),
+        (
+            not connected or 1 <= blocks <= most,
+            f"--blocks must be 1 to {most} for --chain {chain}, got {blocks}.",
+        ),
+        (
+            chain == "lstm" or block_depth == 1,
+            f"--block-depth (LSTMs per block) applies to --chain lstm only, got "
+            f"--block-depth {block_depth} with --chain {chain}.",
+        ),
+        (
+            chain != "charcnn" or max_length is None
+            or max_length >= CHARCNN_MIN_LENGTH.get(blocks, 27),
+            f"--chain charcnn pools the sequence by 3 up to three times: --blocks "
+            f"{blocks} needs --max-length of at least {CHARCNN_MIN_LENGTH.get(blocks, 27)}, "
+            f"got {max_length}.",
+        ),
+    ])
+
+
 def check_text(args):
     connected = args.model in ("dreamnet", "sleepnet")
     check([
@@ -246,3 +286,27 @@ def check_text(args):
             "width); --embedding-dim needs --embedding random.",
         ),
     ])
+    check_text_chain(args.chain, args.blocks, args.block_depth, args.max_length, connected)
+
+
+def check_corpus(folder, flag="--corpus"):
+    """Refuses a corpus that is not a folder holding at least one `.txt` file.
+
+    Example:
+
+    ```python
+    check_corpus("~/texts")
+    ```
+    """
+    path = os.path.expanduser(folder)
+    if not os.path.isdir(path):
+        raise TrainingSetupError(
+            f"{flag} {folder!r} is not a folder; pass a folder of .txt files."
+        )
+    for _, _, names in os.walk(path, followlinks=True):
+        if any(name.endswith(".txt") for name in names):
+            return
+    raise TrainingSetupError(
+        f"{flag} {folder!r} holds no .txt file (searched recursively); pass a folder "
+        f"of .txt files."
+    )

@@ -30,16 +30,19 @@ from dreamkeras_cli.runner import run_guarded
 from dreamkeras_cli.runner import start_backend  # noqa: F401  (part of the API)
 from dreamkeras_cli.tool_commands import COMMANDS as TOOL_COMMANDS
 
-TOOLS = ("pretrain-mae", "search", "benchmark", "check-gpu", "dream", "text-preset")
+TOOLS = (
+    "pretrain-mae", "pretrain-mlm", "search", "search-text", "benchmark", "check-gpu", "dream", "text-preset",
+)
 
 
 def _training_title(name, config):
     model = config.model
     if config.fast_dev_run:
-        what = "images" if config.task != "text" else "texts"
-        encoder = "a tiny random RoBERTa preset" if config.task == "text" else (
-            "a tiny random encoder" if config.task == "image" else "mae-tiny-32"
-        )
+        what = "texts" if config.task in ("text", "mlm") else "images"
+        encoder = {
+            "text": "a tiny random RoBERTa preset", "image": "a tiny random encoder",
+            "mlm": "a tiny RoBERTa",
+        }.get(config.task, "mae-tiny-32")
         return (
             f"dreamkeras {name} --fast-dev-run: a smoke test, NOT a real run "
             f"(generated {what}, {encoder}, {config.schedule.epochs} epochs of "
@@ -47,6 +50,11 @@ def _training_title(name, config):
         )
     if config.task == "mae":
         what = f"MAE pretraining of {model.encoder} on {config.data.dataset}"
+    elif config.task == "mlm":
+        what = (
+            f"masked-LM pretraining of a RoBERTa (hidden {model.hidden_dim}, "
+            f"{model.num_layers} layers) on {config.data.data_dir}"
+        )
     else:
         what = f"--model {model.kind} --blocks {model.blocks} on {name}"
     return (
@@ -174,6 +182,35 @@ def pretrain_app(argv=None, callbacks=None, prog=None):
     )
 
 
+def pretrain_mlm_app(argv=None, callbacks=None, prog=None):
+    """Runs the masked-LM pretraining app (`apps/pretrain_mlm.py`); returns the exit status.
+
+    Example:
+
+    ```python
+    sys.exit(pretrain_mlm_app(["--corpus", "texts/", "--output", "presets/mine"]))
+    ```
+    """
+    description = (
+        "Pretrains a small RoBERTa masked LM on a folder of .txt files, with a byte-level "
+        "BPE vocabulary built from the corpus, and writes a KerasHub preset folder "
+        "(--output) that the text apps load with --encoder FOLDER. Its JSON report has the "
+        "held-out masked-token accuracy of the initial and the trained model. Rerunning "
+        "an interrupted command resumes it."
+    )
+
+    def prepare(args, command):
+        config = builders.mlm_run_config(args, command=command)
+        if not config.fast_dev_run:
+            checks.check_corpus(config.data.data_dir, "--corpus")
+        return _training_title("pretrain-mlm", config), _train(config, callbacks)
+
+    return run_command(
+        "pretrain-mlm", argv, prog,
+        lambda p: build_parser("mlm", prog=p, description=description), prepare,
+    )
+
+
 def main(argv=None):
     """`dreamkeras <command> [flags]`: the console entry point.
 
@@ -194,7 +231,9 @@ def main(argv=None):
             "training apps, one per dataset:\n  "
             + "\n  ".join(f"{n:<14} {DATASETS[n].description}" for n in sorted(DATASETS))
             + "\ntools:\n  pretrain-mae   self-supervised MAE pretraining; writes an encoder preset"
+            "\n  pretrain-mlm   masked-LM pretraining of a small RoBERTa on .txt files; a text preset"
             "\n  search         KerasTuner search over SleepNet / DreamNet hyperparameters"
+            "\n  search-text    the same over text SleepNet / DreamNet (the text apps' flags)"
             "\n  benchmark      parameters, FLOPs, throughput and memory of one model"
             "\n  check-gpu      run first on a GPU machine: device, precision and XLA per backend"
             "\n  dream          a PNG grid of a saved DreamNet's dreams"
@@ -207,6 +246,8 @@ def main(argv=None):
         return training_app(name, rest, prog=prog)
     if name == "pretrain-mae":
         return pretrain_app(rest, prog=prog)
+    if name == "pretrain-mlm":
+        return pretrain_mlm_app(rest, prog=prog)
     if name in TOOL_COMMANDS:
         return TOOL_COMMANDS[name](rest, prog=prog)
     return fail(f"unknown command {name!r}; one of: {', '.join(names)}.")

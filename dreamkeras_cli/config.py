@@ -227,15 +227,20 @@ class VisionModel:
 class TextModel:
     """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags).
 
+    `chain` is the chain of dreamnet / sleepnet (`"lstm"`, `"textcnn"` or
+    `"charcnn"`, `dreamkeras.models.text_chains`); the baselines keep
+    `"lstm"`.
+
     Example:
 
     ```python
-    TextModel(kind="lstm", encoder="presets/tiny", width=64)
+    TextModel(kind="sleepnet", chain="textcnn", encoder="presets/tiny", width=64)
     ```
     """
 
     kind: str = "dreamnet"
     blocks: int = 3
+    chain: str = "lstm"
     width: int = 128
     block_depth: int = 1
     embedding: str = "encoder"
@@ -271,6 +276,36 @@ class MAEModel:
 
 
 @dataclasses.dataclass(frozen=True)
+class MLMModel:
+    """The RoBERTa masked LM to pretrain (`dreamkeras pretrain-mlm`'s model flags).
+
+    The byte-level BPE vocabulary keeps the `words` most frequent words of
+    the training texts whole; `max_length` is the training sequence length
+    and `max_sequence_length` the longest the encoder takes (the text apps'
+    largest `--max-length`).
+
+    Example:
+
+    ```python
+    MLMModel(hidden_dim=64, num_layers=2, num_heads=2, mask_ratio=0.15)
+    ```
+    """
+
+    words: int = 2000
+    hidden_dim: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    max_sequence_length: int = 128
+    max_length: int = 128
+    mask_ratio: float = 0.15
+
+    @property
+    def intermediate_dim(self):
+        """int: the feed-forward width (4 times the hidden size, as RoBERTa's)."""
+        return 4 * self.hidden_dim
+
+
+@dataclasses.dataclass(frozen=True)
 class ImageAugment:
     """RandAugment and MixUp of the training images.
 
@@ -293,11 +328,11 @@ class TextAugment:
     Example:
 
     ```python
-    TextAugment(augment=True, rate=0.1)
+    TextAugment(augment=False)  # the paper augments; this run does not
     ```
     """
 
-    augment: bool = False
+    augment: bool = True
     rate: float = 0.1
 
 
@@ -306,9 +341,9 @@ class RunConfig:
     """Everything a training run needs, built once from the flags.
 
     Attributes:
-        task: str. `"image"`, `"text"` or `"mae"`.
+        task: str. `"image"`, `"text"`, `"mae"` or `"mlm"`.
         data: `Data`.
-        model: `VisionModel`, `TextModel` or `MAEModel`.
+        model: `VisionModel`, `TextModel`, `MAEModel` or `MLMModel`.
         optimizer: `Optimizer`.
         schedule: `Schedule`.
         files: `Files`.

@@ -11,22 +11,25 @@ from dreamkeras_cli.checks import check
 from dreamkeras_cli.checks import check_writable
 from dreamkeras_cli.builders import hardware
 from dreamkeras_cli.builders import image_run_config
+from dreamkeras_cli.builders import text_run_config
+from dreamkeras_cli.checks import check_text_chain
 from dreamkeras_cli.builders import vision_model
 from dreamkeras_cli.config import TrainingSetupError
+from dreamkeras_cli.tool_config import TEXT_HYPERPARAMETERS
 from dreamkeras_cli.tool_config import VISION_HYPERPARAMETERS
 from dreamkeras_cli.tool_config import BenchmarkConfig
 from dreamkeras_cli.tool_config import SearchConfig
 
 
-def _search_space(text):
-    names = list(VISION_HYPERPARAMETERS) if text == "all" else [
+def _search_space(text, known=VISION_HYPERPARAMETERS):
+    names = list(known) if text == "all" else [
         name.strip() for name in text.split(",") if name.strip()
     ]
-    unknown = [name for name in names if name not in VISION_HYPERPARAMETERS]
+    unknown = [name for name in names if name not in known]
     if unknown or not names:
         raise TrainingSetupError(
             f"--search-space: unknown hyperparameter(s) {unknown or text!r}. Choose "
-            f"from {','.join(VISION_HYPERPARAMETERS)} (or 'all')."
+            f"from {','.join(known)} (or 'all')."
         )
     return tuple(names)
 
@@ -39,7 +42,7 @@ def _to_bool(text):
     raise ValueError(text)
 
 
-def parse_values(specs, search_space):
+def parse_values(specs, search_space, known=VISION_HYPERPARAMETERS):
     """Parses `--values NAME=V1,V2` into `{name: (typed values)}`.
 
     Example:
@@ -51,17 +54,17 @@ def parse_values(specs, search_space):
     values = {}
     for spec in specs:
         name, _, items = spec.partition("=")
-        if name not in VISION_HYPERPARAMETERS or not items:
+        if name not in known or not items:
             raise TrainingSetupError(
                 f"--values takes NAME=V1,V2,... with NAME one of "
-                f"{sorted(VISION_HYPERPARAMETERS)}. Received: {spec!r}."
+                f"{sorted(known)}. Received: {spec!r}."
             )
         if name not in search_space:
             raise TrainingSetupError(
                 f"--values {name}=... restricts a hyperparameter that is not "
                 f"searched; add {name} to --search-space."
             )
-        kind = VISION_HYPERPARAMETERS[name]
+        kind = known[name]
         convert = _to_bool if kind == "bool" else kind
         try:
             values[name] = tuple(convert(item) for item in items.split(","))
@@ -102,11 +105,15 @@ def search_config(args, info, command="dreamkeras search"):
         raise TrainingSetupError(
             f"--validation-split must be in (0, 1), got {args.validation_split}."
         )
-    search_space = _search_space(args.search_space)
-    values = parse_values(args.values, search_space)
+    text = info.family == "text"
+    known = TEXT_HYPERPARAMETERS if text else VISION_HYPERPARAMETERS
+    search_space = _search_space(args.search_space, known)
+    values = parse_values(args.values, search_space, known)
     if args.data_dir is None:
         args = argparse.Namespace(**{**vars(args), "data_dir": info.default_data_dir})
-    run = image_run_config(args, info, command=command)
+    run = (text_run_config if text else image_run_config)(args, info, command=command)
+    if text:
+        check_text_search(run.model, search_space, values)
     project_name = args.project_name or f"{info.name}_{args.model}"
     directory = os.path.abspath(os.path.expanduser(args.directory))
     check_writable(os.path.join(directory, project_name, "oracle.json"), "--directory")
@@ -118,6 +125,47 @@ def search_config(args, info, command="dreamkeras search"):
         validation_split=args.validation_split, num_best=args.num_best,
         tuner_seed=args.tuner_seed, report_only=args.report_only,
     )
+
+
+def check_text_search(model, search_space, values):
+    """Refuses a text search space that would build impossible trials.
+
+    Every combination of the searched values (and the fixed flags) must be
+    a model the text apps accept: `--chain charcnn` has 3 blocks at most,
+    `--block-depth` applies to the LSTM chain only, and the connected
+    models alone are searched.
+
+    Example:
+
+    ```python
+    check_text_search(run.model, ("blocks", "chain"), {"chain": ("lstm",)})
+    ```
+    """
+    if not model.uses_encoder_weights:
+        raise TrainingSetupError(
+            f"search-text searches the connected models: pass --model sleepnet or "
+            f"dreamnet (got --model {model.kind})."
+        )
+
+    def possible(name, current, searched_range):
+        if name not in search_space:
+            return (current,)
+        return values.get(name) or searched_range
+
+    chains = possible("chain", model.chain, ("lstm", "textcnn", "charcnn"))
+    blocks = possible("blocks", model.blocks, (1, 2, 3, 4))
+    depths = possible("block_depth", model.block_depth, (1, 2))
+    for chain in chains:
+        for count in blocks:
+            for depth in depths:
+                try:
+                    check_text_chain(chain, count, depth, model.max_length)
+                except TrainingSetupError as error:
+                    raise TrainingSetupError(
+                        f"The search space holds a model the text apps refuse ({error}) "
+                        f"Restrict it with --values (e.g. --values chain=lstm,textcnn or "
+                        f"--values blocks=1,2,3) or drop a name from --search-space."
+                    ) from None
 
 
 def benchmark_config(args, backend=None):

@@ -11,8 +11,15 @@ from dreamkeras_cli.flags import build_parser
 from dreamkeras_cli.runner import run_command
 
 
-def search_app(argv=None, callbacks=None, prog=None):
+def search_app(argv=None, callbacks=None, prog=None, family="search"):
     """Runs a hyperparameter search (`tuning/search.py`); returns the exit status.
+
+    Args:
+        argv: list of str or None (`sys.argv[1:]`).
+        callbacks: list of extra `keras.callbacks.Callback` for every trial.
+        prog: str or None. Program name for `--help` and messages.
+        family: `"search"` (the vision apps' models) or `"search-text"`
+            (the text apps' TextSleepNet / TextDreamNet).
 
     Example:
 
@@ -20,19 +27,20 @@ def search_app(argv=None, callbacks=None, prog=None):
     sys.exit(search_app(["--max-trials", "2", "--encoder", "vit-tiny-32"]))
     ```
     """
+    apps = "text" if family == "search-text" else "vision"
     description = (
-        "KerasTuner search over SleepNet / DreamNet hyperparameters. Each trial trains "
-        "like the vision apps (same flags) and validates on a part of the training "
-        "split (--validation-split); the best model is evaluated on the test split. "
-        "Rerunning the same command resumes."
+        f"KerasTuner search over {'text ' if apps == 'text' else ''}SleepNet / DreamNet "
+        f"hyperparameters. Each trial trains like the {apps} apps (same flags) and "
+        f"validates on a part of the training split (--validation-split); the best "
+        f"model is evaluated on the test split. Rerunning the same command resumes."
     )
 
     def prepare(args, command):
-        info = _vision_dataset(args.dataset)
+        info = _dataset_of(args.dataset, apps)
         search = tool_builders.search_config(args, info, command)
         checks.check_data_flags(search.run.data, info.name, info.default_data_dir)
         title = (
-            f"dreamkeras search: {search.tuner} search over {','.join(search.search_space)} "
+            f"dreamkeras {family}: {search.tuner} search over {','.join(search.search_space)} "
             f"of --model {search.run.model.kind} on {args.dataset}, up to "
             f"{search.max_trials} trials of {search.run.schedule.epochs} epoch(s)."
         )
@@ -47,16 +55,29 @@ def search_app(argv=None, callbacks=None, prog=None):
         return title, run
 
     return run_command(
-        "search", argv, prog, lambda p: build_parser("search", prog=p, description=description),
+        family, argv, prog, lambda p: build_parser(family, prog=p, description=description),
         prepare, libraries=("dreamkeras", "keras_tuner"),
     )
 
 
-def _vision_dataset(name):
+def search_text_app(argv=None, callbacks=None, prog=None):
+    """Runs a text hyperparameter search (`dreamkeras search-text`).
+
+    Example:
+
+    ```python
+    sys.exit(search_text_app(["--dataset", "text_folder", "--data-dir", "texts/",
+                              "--model", "sleepnet", "--encoder", "presets/tiny"]))
+    ```
+    """
+    return search_app(argv, callbacks=callbacks, prog=prog, family="search-text")
+
+
+def _dataset_of(name, family):
     info = DATASETS.get(name)
-    if info is None or info.family != "vision":
-        vision = sorted(k for k, v in DATASETS.items() if v.family == "vision")
-        raise TrainingSetupError(f"--dataset must be one of {vision}. Received: {name!r}.")
+    if info is None or info.family != family:
+        names = sorted(k for k, v in DATASETS.items() if v.family == family)
+        raise TrainingSetupError(f"--dataset must be one of {names}. Received: {name!r}.")
     return info
 
 
@@ -210,6 +231,7 @@ def check_gpu_app(argv=None, prog=None):
 COMMANDS = {
     "check-gpu": check_gpu_app,
     "search": search_app,
+    "search-text": search_text_app,
     "benchmark": benchmark_app,
     "dream": dream_app,
     "text-preset": text_preset_app,

@@ -23,17 +23,28 @@ VISION_HYPERPARAMETERS = {
     "randaugment_magnitude": float,
     "mixup_alpha": float,
 }
+# The same for the text search (`dreamkeras search-text`).
+TEXT_HYPERPARAMETERS = {
+    "blocks": int,
+    "chain": str,
+    "block_depth": int,
+    "token_mode": str,
+    "unfreeze": "bool",
+    "lr": float,
+    "weight_decay": float,
+}
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-    """A KerasTuner search over vision SleepNet / DreamNet hyperparameters.
+    """A KerasTuner search over SleepNet / DreamNet hyperparameters.
 
     Attributes:
-        run: `RunConfig` (`task="image"`). The trials' training settings;
-            the searched hyperparameters start from its values.
+        run: `RunConfig` (`task="image"` or `"text"`). The trials' training
+            settings; the searched hyperparameters start from its values.
         tuner: str. `"random"`, `"bayesian"` or `"hyperband"`.
-        search_space: tuple of str. Names of `VISION_HYPERPARAMETERS`.
+        search_space: tuple of str. Names of `VISION_HYPERPARAMETERS` (or
+            `TEXT_HYPERPARAMETERS` for a text search).
         values: dict of str -> tuple. Restricted values of searched names.
         max_trials, executions_per_trial, patience, num_best, tuner_seed:
             int. As the flags of the same names.

@@ -28,7 +28,8 @@ IMPORTED_AT = time.time()
 SCRIPTS = sorted(
     [os.path.join("apps", name) for name in os.listdir(os.path.join(REPO, "apps"))
      if name.endswith(".py") and name != "__init__.py"]
-    + ["apps/tools/fortunes_to_folder.py", "apps/tools/text_preset.py", "tuning/search.py"]
+    + ["apps/tools/fortunes_to_folder.py", "apps/tools/text_preset.py", "tuning/search.py",
+       "tuning/search_text.py"]
 )
 HEAVY = ("keras", "tensorflow", "jax", "torch", "keras_hub", "keras_tuner", "dreamkeras")
 

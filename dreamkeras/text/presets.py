@@ -100,6 +100,59 @@ def bpe_vocabulary(words):
     return vocabulary, merges
 
 
+def corpus_texts(folder):
+    """The texts of the `.txt` files under `folder`: one per paragraph.
+
+    Paragraphs are separated by blank lines; whitespace at their ends is
+    dropped, and so are empty ones. Files are read in name order.
+
+    Args:
+        folder: str. Searched recursively for `.txt` files.
+
+    Returns:
+        `(texts, files)`: a list of str and the number of `.txt` files.
+
+    Raises:
+        ValueError: `folder` is not a folder.
+
+    Example:
+
+    ```python
+    texts, files = corpus_texts("~/data/reviews")
+    ```
+    """
+    folder = os.path.expanduser(folder)
+    if not os.path.isdir(folder):
+        raise ValueError(f"The corpus folder {folder!r} does not exist; pass a folder of .txt files.")
+    texts, files = [], 0
+    for root, _, names in sorted(os.walk(folder, followlinks=True)):
+        for name in sorted(names):
+            if name.endswith(".txt"):
+                files += 1
+                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
+                    paragraphs = re.split(r"\n\s*\n", f.read())
+                texts += [p.strip() for p in paragraphs if p.strip()]
+    return texts, files
+
+
+def most_frequent_words(texts, max_words=2000):
+    """The `max_words` most frequent words of `texts`, case kept.
+
+    Words are runs of letters or of digits, as RoBERTa's pre-tokenizer
+    splits them; ties keep their first-seen order.
+
+    Example:
+
+    ```python
+    most_frequent_words(["the cat", "the dog"], 1)  # ["the"]
+    ```
+    """
+    counts = collections.Counter()
+    for text in texts:
+        counts.update(WORD_PATTERN.findall(text))
+    return [word for word, _ in counts.most_common(max_words)]
+
+
 def corpus_words(folder, max_words=2000):
     """The most frequent words of the `.txt` files under `folder`, case kept.
 
@@ -122,23 +175,14 @@ def corpus_words(folder, max_words=2000):
     words = corpus_words("~/data/reviews", max_words=500)
     ```
     """
-    folder = os.path.expanduser(folder)
-    if not os.path.isdir(folder):
-        raise ValueError(f"The corpus folder {folder!r} does not exist; pass a folder of .txt files.")
-    counts = collections.Counter()
-    files = 0
-    for root, _, names in sorted(os.walk(folder, followlinks=True)):
-        for name in sorted(names):
-            if name.endswith(".txt"):
-                files += 1
-                with open(os.path.join(root, name), encoding="utf-8", errors="replace") as f:
-                    counts.update(WORD_PATTERN.findall(f.read()))
-    if not counts:
+    texts, files = corpus_texts(folder)
+    words = most_frequent_words(texts, max_words)
+    if not words:
         raise ValueError(
-            f"No words in {folder!r} ({files} .txt files); pass a folder that holds "
-            f".txt files (searched recursively)."
+            f"No words in {os.path.expanduser(folder)!r} ({files} .txt files); pass a "
+            f"folder that holds .txt files (searched recursively)."
         )
-    return [word for word, _ in counts.most_common(max_words)]
+    return words
 
 
 def random_roberta(
@@ -189,6 +233,31 @@ def random_roberta(
     return tokenizer, keras_hub.models.RobertaMaskedLM(backbone)
 
 
+def save_roberta_preset(directory, tokenizer, masked_lm, sequence_length):
+    """Saves a `RobertaMaskedLM` and its tokenizer as a local preset folder.
+
+    A `RobertaMaskedLMPreprocessor` of `sequence_length` is saved with it,
+    so the folder loads with `Tokenizer.from_preset`, `Backbone.from_preset`
+    and `MaskedLM.from_preset` like a downloaded preset (the text apps'
+    `--encoder`). `masked_lm` keeps no preprocessor afterwards.
+
+    Example:
+
+    ```python
+    save_roberta_preset("presets/mine", tokenizer, masked_lm, 128)
+    ```
+    """
+    preprocessor = keras_hub.models.RobertaMaskedLMPreprocessor(
+        tokenizer, sequence_length=sequence_length
+    )
+    masked_lm.preprocessor = preprocessor
+    try:
+        masked_lm.save_to_preset(directory)
+    finally:
+        masked_lm.preprocessor = None
+    return directory
+
+
 def save_random_preset(directory, tokenizer, masked_lm, sequence_length=32):
     """Saves a random RoBERTa as a local KerasHub preset folder, marked random.
 
@@ -212,14 +281,7 @@ def save_random_preset(directory, tokenizer, masked_lm, sequence_length=32):
     save_random_preset("presets/tiny", *random_roberta(["the", "Cat"]))
     ```
     """
-    preprocessor = keras_hub.models.RobertaMaskedLMPreprocessor(
-        tokenizer, sequence_length=sequence_length
-    )
-    masked_lm.preprocessor = preprocessor
-    try:
-        masked_lm.save_to_preset(directory)
-    finally:
-        masked_lm.preprocessor = None
+    save_roberta_preset(directory, tokenizer, masked_lm, sequence_length)
     with open(os.path.join(directory, RANDOM_WEIGHTS_MARKER), "w") as f:
         f.write(
             "This preset was written by dreamkeras.text.presets with RANDOM weights "

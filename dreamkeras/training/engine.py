@@ -2,7 +2,8 @@
 
 `train(config)` runs a `RunConfig` with the task its `config.task` names:
 `ImageClassification` (the vision apps), `TextClassification` (the text
-apps) or `MAEPretraining` (`apps/pretrain_mae.py`). A task prepares the
+apps), `MAEPretraining` (`apps/pretrain_mae.py`) or `MLMPretraining`
+(`apps/pretrain_mlm.py`). A task prepares the
 model and its input pipelines and knows how to evaluate and save them; the
 engine does the rest the same way for all three: it locks the run's folders
 against a second live run, refuses to overwrite an output, resumes an
@@ -17,6 +18,7 @@ finished epoch (`docs/crash_safety.md`).
 import contextlib
 import dataclasses
 import datetime
+import importlib
 import logging
 import math
 import os
@@ -142,20 +144,20 @@ class _SameAsHeader(logging.Filter):
         return not (message.startswith(prefix) and message.endswith(suffix))
 
 
+# Task name -> (module of dreamkeras.training, class), imported when used.
+_TASKS = {
+    "image": ("image_task", "ImageClassification"),
+    "text": ("text_task", "TextClassification"),
+    "mae": ("mae_task", "MAEPretraining"),
+    "mlm": ("mlm_task", "MLMPretraining"),
+}
+
+
 def _task(name):
-    if name == "image":
-        from dreamkeras.training.image_task import ImageClassification
-
-        return ImageClassification()
-    if name == "text":
-        from dreamkeras.training.text_task import TextClassification
-
-        return TextClassification()
-    if name == "mae":
-        from dreamkeras.training.mae_task import MAEPretraining
-
-        return MAEPretraining()
-    raise ValueError(f"Unknown task {name!r}; expected 'image', 'text' or 'mae'.")
+    if name not in _TASKS:
+        raise ValueError(f"Unknown task {name!r}; expected one of {sorted(_TASKS)}.")
+    module, cls = _TASKS[name]
+    return getattr(importlib.import_module(f"dreamkeras.training.{module}"), cls)()
 
 
 def _check_writable(path, flag):

@@ -126,6 +126,113 @@ def encoder_width(preset, encoder=None):
         return None
 
 
+def load_text_preprocessor(model):
+    """The tokenizer, frozen model and preprocessor of a `TextModel`.
+
+    Returns:
+        `(tokenizer, encoder, preprocessor)`: as `load_text_encoder`, and
+        the preprocessor that packs texts to `model.max_length` tokens.
+
+    Raises:
+        TrainingSetupError: the encoder cannot load, or takes fewer
+            positions than `--max-length`.
+
+    Example:
+
+    ```python
+    tokenizer, encoder, preprocessor = load_text_preprocessor(config.model)
+    ```
+    """
+    from dreamkeras.text import make_preprocessor
+
+    tokenizer, encoder = load_text_encoder(model)
+    backbone = getattr(encoder, "backbone", encoder)
+    try:
+        preprocessor = make_preprocessor(tokenizer, model.max_length, backbone)
+    except ValueError as error:
+        raise TrainingSetupError(f"--encoder {model.encoder!r}: {error}") from error
+    return tokenizer, encoder, preprocessor
+
+
+def load_text_training_data(config):
+    """The run's `TextDataset` (generated for a fast dev run), subsets applied.
+
+    Its `validation` split is the dataset's own or `--validation-split` of
+    the training split; its `eval` split is the test split.
+
+    Example:
+
+    ```python
+    data = load_text_training_data(config)
+    ```
+    """
+    from dreamkeras.text.synthetic import synthetic_text_dataset
+
+    schedule = config.schedule
+    if config.fast_dev_run:
+        data = synthetic_text_dataset(
+            config.data.dataset, config.data.num_classes, FAST_DEV_TRAIN, 16,
+            seed=schedule.seed,
+        )
+    else:
+        data = load_text_dataset(config.data, seed=schedule.seed)
+    data = with_validation(data, schedule.validation_split)
+    data = data.take(schedule.train_subset, schedule.eval_subset)
+    classifier.check_train_size(data, schedule.batch_size)
+    return data
+
+
+def text_pipelines(config, data, preprocessor, train=True):
+    """The `tf.data` pipelines of a text run: batches of token ids and labels.
+
+    The training texts get the word-edit augmentation when
+    `config.augment.augment` (an edited copy of every text, so the epoch
+    is twice as long), with a vocabulary of the training texts' words.
+
+    Args:
+        config: `dreamkeras_cli.config.RunConfig` of a text app.
+        data: `TextDataset`.
+        preprocessor: a KerasHub text preprocessor.
+        train: bool. False: only the held-out pipelines (`train_ds` is
+            None); tracing the tokenizer into a pipeline takes seconds.
+
+    Returns:
+        `(train_ds, eval_ds, validation_ds, train_size)`: `validation_ds`
+        is None without a validation split; `train_size` counts the
+        augmented copies (None when unknown).
+
+    Example:
+
+    ```python
+    train_ds, test_ds, val_ds, size = text_pipelines(config, data, preprocessor)
+    ```
+    """
+    from dreamkeras.text import word_vocabulary
+    from dreamkeras.text.sources import build_text_pipeline
+
+    schedule, augment = config.schedule, config.augment
+    options = dict(
+        preprocessor=preprocessor, num_classes=data.num_classes,
+        batch_size=schedule.batch_size, cache=data.cache, seed=schedule.seed,
+    )
+    train_ds = vocabulary = None
+    if train and augment.augment:
+        texts = [t.numpy() for t, _ in data.train.take(20000)]
+        vocabulary = word_vocabulary(texts) or None
+    if train:
+        train_ds = build_text_pipeline(
+            data.train, training=True, augment=augment.augment, augment_rate=augment.rate,
+            vocabulary=vocabulary, repeat=schedule.steps_per_epoch is not None, **options,
+        )
+    held_out = dict(training=False, drop_remainder=config.hardware.distribute, **options)
+    eval_ds = build_text_pipeline(data.eval, **held_out)
+    validation_ds = None
+    if data.validation is not None:
+        validation_ds = build_text_pipeline(data.validation, **held_out)
+    train_size = data.train_size and data.train_size * (2 if augment.augment else 1)
+    return train_ds, eval_ds, validation_ds, train_size
+
+
 def embedding_width(model, width):
     """The token embedding width a `TextModel` trains with.
 
@@ -171,7 +278,8 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
     if model.uses_encoder_weights:
         cls = models.TextDreamNet if model.kind == "dreamnet" else models.TextSleepNet
         return cls(
-            encoder, num_classes=num_classes, num_blocks=model.blocks, width=model.width,
+            encoder, num_classes=num_classes, num_blocks=model.blocks, chain=model.chain,
+            width=model.width,
             embedding=model.embedding, embedding_dim=model.embedding_dim,
             block_depth=model.block_depth, token_mode=model.token_mode,
             trainable_encoder=model.unfreeze, dropout=model.dropout or 0.0,
@@ -191,10 +299,15 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
     )
 
 
+# What the model line calls each chain's blocks.
+CHAIN_NAMES = {"lstm": "LSTM", "textcnn": "TextCNN", "charcnn": "CharCNN"}
+
+
 def _model_line(model, config_model, embedding_dim, random_encoder):
     kind = config_model.kind
+    chain = CHAIN_NAMES[config_model.chain if config_model.uses_encoder_weights else "lstm"]
     shape = (
-        f"{config_model.blocks} LSTM block(s) of width {config_model.width}"
+        f"{config_model.blocks} {chain} block(s) of width {config_model.width}"
         if kind != "textcnn" else "Kim's TextCNN"
     )
     text = (
@@ -227,11 +340,7 @@ class TextClassification:
     divergence_advice = classifier.DIVERGENCE_ADVICE
 
     def prepare(self, config, scope):
-        from dreamkeras.text import make_preprocessor
-        from dreamkeras.text import word_vocabulary
-        from dreamkeras.text.sources import build_text_pipeline
         from dreamkeras.text.synthetic import DEMO_WORDS
-        from dreamkeras.text.synthetic import synthetic_text_dataset
 
         model_config, schedule = config.model, config.schedule
         if config.fast_dev_run:
@@ -243,48 +352,11 @@ class TextClassification:
                 model_config.encoder, words=DEMO_WORDS,
                 max_sequence_length=model_config.max_length, seed=schedule.seed,
             )
-        tokenizer, encoder = load_text_encoder(model_config)
-        backbone = getattr(encoder, "backbone", encoder)
-        try:
-            preprocessor = make_preprocessor(tokenizer, model_config.max_length, backbone)
-        except ValueError as error:
-            raise TrainingSetupError(f"--encoder {model_config.encoder!r}: {error}") from error
+        tokenizer, encoder, preprocessor = load_text_preprocessor(model_config)
         embedding_dim = embedding_width(model_config, encoder_width(model_config.encoder, encoder))
 
-        if config.fast_dev_run:
-            data = synthetic_text_dataset(
-                config.data.dataset, config.data.num_classes, FAST_DEV_TRAIN, 16,
-                seed=schedule.seed,
-            )
-        else:
-            data = load_text_dataset(config.data, seed=schedule.seed)
-        data = with_validation(data, schedule.validation_split)
-        data = data.take(schedule.train_subset, schedule.eval_subset)
-        classifier.check_train_size(data, schedule.batch_size)
-        vocabulary = None
-        if config.augment.augment:
-            texts = [t.numpy() for t, _ in data.train.take(20000)]
-            vocabulary = word_vocabulary(texts) or None
-        options = dict(
-            preprocessor=preprocessor, num_classes=data.num_classes,
-            batch_size=schedule.batch_size, cache=data.cache, seed=schedule.seed,
-        )
-        train_ds = build_text_pipeline(
-            data.train, training=True, augment=config.augment.augment,
-            augment_rate=config.augment.rate, vocabulary=vocabulary,
-            repeat=schedule.steps_per_epoch is not None, **options,
-        )
-        eval_ds = build_text_pipeline(
-            data.eval, training=False, drop_remainder=config.hardware.distribute, **options
-        )
-        validation_ds = None
-        if data.validation is not None:
-            validation_ds = build_text_pipeline(
-                data.validation, training=False,
-                drop_remainder=config.hardware.distribute, **options
-            )
-        # --augment adds an edited copy of every training text.
-        train_size = data.train_size and data.train_size * (2 if config.augment.augment else 1)
+        data = load_text_training_data(config)
+        train_ds, eval_ds, validation_ds, train_size = text_pipelines(config, data, preprocessor)
         with scope:
             try:
                 model = build_text_model(
@@ -337,6 +409,7 @@ class TextClassification:
             report={
                 "encoder": model_config.encoder,
                 "uses_encoder_weights": model_config.uses_encoder_weights,
+                "chain": model_config.chain if model_config.uses_encoder_weights else None,
                 "encoder_random_weights": bool(random_encoder),
                 "embedding_dim": embedding_dim,
                 "max_length": model_config.max_length,

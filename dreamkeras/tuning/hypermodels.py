@@ -230,24 +230,34 @@ class TextHyperModel(_TrialLoggingHyperModel):
     """A KerasTuner `HyperModel` of text SleepNet / DreamNet.
 
     Searchable hyperparameters (`TEXT_HYPERPARAMETERS`): `blocks` (M, 1 to
-    4), `block_depth` (LSTMs per chain block, 1 or 2), `token_mode`
-    (`straight_through` or the paper's `argmax`), `unfreeze`, `lr` and
-    `weight_decay` (log scale). The others are fixed at the configuration.
-    `build` loads the masked LM from the configuration's preset afresh in
-    every trial (KerasTuner clears the session before each build). The data
-    are passed to `tuner.search` as for `model.fit`: batches of
-    `({"token_ids", "padding_mask"}, integer labels)`.
+    4), `chain` (`lstm`, `textcnn`, `charcnn`), `block_depth` (LSTMs per
+    chain block, 1 or 2), `token_mode` (`straight_through` or the paper's
+    `argmax`), `unfreeze`, `lr` and `weight_decay` (log scale). The others
+    are fixed at the configuration. `build` loads the encoder (or masked LM)
+    and its tokenizer from the configuration's `--encoder` afresh in every
+    trial (KerasTuner clears the session before each build), as the text
+    apps do.
+
+    With `data` and `preprocessor` the hypermodel trains on its own
+    pipelines, built as the text apps build them (word-edit augmentation
+    included), and validates on `data.eval`; `tuner.search(epochs=...)`
+    then takes no data. Without them the data are passed to `tuner.search`
+    as for `model.fit`: batches of `({"token_ids", "padding_mask"},
+    integer labels)`.
 
     Args:
         config: `dreamkeras_cli.config.RunConfig` of a text app whose
-            `--model` is sleepnet or dreamnet and `--encoder` a masked-LM
-            preset.
-        num_classes: int. Number of classes.
+            `--model` is sleepnet or dreamnet.
+        num_classes: int. Number of classes (default: `data.num_classes`).
         search_space: iterable of str. Hyperparameters to search.
         values: optional dict restricting searched hyperparameters.
-        masked_lm_class: the KerasHub masked-LM class of the preset
-            (default `keras_hub.models.RobertaMaskedLM`).
+        masked_lm_class: optional KerasHub masked-LM class to load the
+            preset with (e.g. `keras_hub.models.RobertaMaskedLM`); by
+            default the text apps' loader (`load_text_encoder`) picks it.
         logdir: optional str. Root of the per-trial TensorBoard logs.
+        data: optional `dreamkeras.text.TextDataset` whose `train` split
+            trains and `eval` split validates the trials.
+        preprocessor: the KerasHub preprocessor of `data` (with `data`).
         name, tunable: passed to `keras_tuner.HyperModel`.
 
     Example:
@@ -267,11 +277,13 @@ class TextHyperModel(_TrialLoggingHyperModel):
     def __init__(
         self,
         config,
-        num_classes,
+        num_classes=None,
         search_space=("blocks", "unfreeze"),
         values=None,
         masked_lm_class=None,
         logdir=None,
+        data=None,
+        preprocessor=None,
         name=None,
         tunable=True,
     ):
@@ -281,22 +293,78 @@ class TextHyperModel(_TrialLoggingHyperModel):
                 f"TextHyperModel searches the connected models: --model sleepnet or "
                 f"dreamnet. Received: {config.model.kind!r}."
             )
-        self.num_classes = num_classes
+        if (data is None) != (preprocessor is None):
+            raise ValueError("Pass `data` and its `preprocessor` together (or neither).")
+        if num_classes is None and data is None:
+            raise ValueError("Pass `num_classes` (or `data`).")
+        self.num_classes = num_classes or data.num_classes
         self.masked_lm_class = masked_lm_class
+        self.data = data
+        self.preprocessor = preprocessor
+        # Pipelines by the settings they depend on: tracing the tokenizer
+        # into tf.data takes seconds, and no text hyperparameter changes them.
+        self._pipelines = {}
+
+    def fixed_hparams(self):
+        hparams = super().fixed_hparams()
+        if self.data is not None:
+            hparams["dataset"] = self.data.name
+        return hparams
+
+    def _train_size(self, config):
+        size = self.data.train_size if self.data is not None else None
+        return size and size * (2 if config.augment.augment else 1)
 
     def build(self, hp):
-        import keras_hub
-
         from dreamkeras.training.compile import compile_classifier
+        from dreamkeras.training.compile import steps_per_epoch_of
         from dreamkeras.training.text_task import build_text_model
+        from dreamkeras.training.text_task import embedding_width
+        from dreamkeras.training.text_task import encoder_width
+        from dreamkeras.training.text_task import load_text_encoder
 
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.schedule.seed)
-        masked_lm_class = self.masked_lm_class or keras_hub.models.RobertaMaskedLM
-        masked_lm = masked_lm_class.from_preset(config.model.encoder)
-        encoder = masked_lm if config.model.kind == "dreamnet" else masked_lm.backbone
-        model = build_text_model(config.model, self.num_classes, tokenizer=None, encoder=encoder)
-        return compile_classifier(model, config.optimizer, self.num_classes, sparse=True)
+        if self.masked_lm_class is not None:
+            masked_lm = self.masked_lm_class.from_preset(config.model.encoder)
+            encoder = masked_lm if config.model.kind == "dreamnet" else masked_lm.backbone
+            tokenizer = embedding_dim = None
+        else:
+            tokenizer, encoder = load_text_encoder(config.model)
+            embedding_dim = embedding_width(
+                config.model, encoder_width(config.model.encoder, encoder)
+            )
+        model = build_text_model(
+            config.model, self.num_classes, tokenizer, encoder, embedding_dim
+        )
+        steps = steps_per_epoch_of(config.schedule, self._train_size(config))
+        return compile_classifier(
+            model, config.optimizer, self.num_classes, sparse=True,
+            epochs=config.schedule.epochs if steps else None, steps_per_epoch=steps,
+        )
 
     def fit(self, hp, model, *args, **kwargs):
-        return self._fit_with_logs(hp, model, kwargs.get("batch_size") or 0, *args, **kwargs)
+        """Trains a trial's model; on the hypermodel's own `data` when it has one."""
+        from dreamkeras.training.text_task import text_pipelines
+
+        if self.data is None:
+            return self._fit_with_logs(
+                hp, model, kwargs.get("batch_size") or 0, *args, **kwargs
+            )
+        if args or "x" in kwargs:
+            raise ValueError(
+                "This TextHyperModel trains on its own `data`; call "
+                "`tuner.search(epochs=...)` without x / validation_data."
+            )
+        config = self.trial_config(hp)
+        schedule = config.schedule
+        key = (config.augment, config.schedule, config.hardware.distribute)
+        if key not in self._pipelines:
+            self._pipelines[key] = text_pipelines(config, self.data, self.preprocessor)[:2]
+        train_ds, eval_ds = self._pipelines[key]
+        fit_kwargs = dict(
+            x=train_ds, validation_data=eval_ds, steps_per_epoch=schedule.steps_per_epoch,
+            validation_steps=schedule.eval_steps, shuffle=False, verbose=schedule.verbose,
+        )
+        fit_kwargs.update(kwargs)
+        return self._fit_with_logs(hp, model, schedule.batch_size, **fit_kwargs)

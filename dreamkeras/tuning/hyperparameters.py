@@ -9,6 +9,8 @@ value, so every trial records its complete settings.
 
 import dataclasses
 
+from dreamkeras_cli.flags.base import TEXT_CHAINS
+from dreamkeras_cli.flags.base import VISION_CHAINS
 from dreamkeras_cli.tool_config import VISION_HYPERPARAMETERS as _VISION_KINDS
 
 # name -> (section of RunConfig, field of that section).
@@ -24,6 +26,7 @@ VISION_FIELDS = {
 }
 TEXT_FIELDS = {
     "blocks": ("model", "blocks"),
+    "chain": ("model", "chain"),
     "block_depth": ("model", "block_depth"),
     "token_mode": ("model", "token_mode"),
     "unfreeze": ("model", "unfreeze"),
@@ -80,8 +83,10 @@ def _in_range(value, low, high, default):
 _SEARCHED = {
     "blocks": lambda hp, c: hp.Int("blocks", 1, 4, default=_in_range(c, 1, 4, 3)),
     "block_depth": lambda hp, c: hp.Int("block_depth", 1, 2, default=_in_range(c, 1, 2, 1)),
+    # The text chains when the run's chain is one (a text search).
     "chain": lambda hp, c: hp.Choice(
-        "chain", ["resnet18", "resnet34", "resnet50"], default=c or "resnet18"
+        "chain", list(TEXT_CHAINS if c in TEXT_CHAINS else VISION_CHAINS),
+        default=c or "resnet18",
     ),
     "projection": lambda hp, c: hp.Choice("projection", ["grid", "pooled"], default=c or "grid"),
     "token_mode": lambda hp, c: hp.Choice(

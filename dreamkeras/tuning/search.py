@@ -161,12 +161,68 @@ def run_search(search, callbacks=None):
         lock.release()
 
 
-def _run_locked_search(search, callbacks, lock):
+@dataclasses.dataclass
+class SearchSetup:
+    """What a search needs from its task (images or texts).
+
+    Attributes:
+        hypermodel: the `keras_tuner.HyperModel` (its trials' data inside).
+        data: the loaded dataset (for its name and `synthetic`).
+        search_data: the trials' data; its `eval` split validates.
+        test_data: the dataset whose `eval` split is the test split.
+        test_ds: callable `() -> tf.data.Dataset` of the test batches.
+        random_encoder: bool, or None without an encoder.
+        random_text: str. What the model line adds for random weights.
+        summary: dict. The task's entries of the summary.
+
+    Example:
+
+    ```python
+    setup = vision_search_setup(search, logdir)
+    ```
+    """
+
+    hypermodel: object
+    data: object
+    search_data: object
+    test_data: object
+    test_ds: object
+    random_encoder: object
+    random_text: str
+    summary: dict
+
+
+def vision_search_setup(search, logdir):
+    """The `SearchSetup` of a search over vision SleepNet / DreamNet."""
     from dreamkeras.training.image_task import is_named_size
     from dreamkeras.training.image_task import load_run_encoder
     from dreamkeras.training.image_task import load_training_data
     from dreamkeras.training.image_task import make_pipelines
     from dreamkeras.training.image_task import resolve_image_shape
+
+    run = search.run
+    encoder = load_run_encoder(run.model)
+    image_shape = resolve_image_shape(run.model, encoder)
+    del encoder
+    data = load_training_data(run, image_shape)
+    search_data, test_data = split_validation(data, search.validation_split)
+    hypermodel = VisionHyperModel(
+        run, search_data, image_shape=image_shape, search_space=search.search_space,
+        values=search.values, logdir=logdir,
+    )
+    return SearchSetup(
+        hypermodel=hypermodel, data=data, search_data=search_data, test_data=test_data,
+        test_ds=lambda: make_pipelines(run, test_data, image_shape)[1],
+        random_encoder=(
+            is_named_size(run.model.encoder) if run.model.uses_encoder_weights else None
+        ),
+        random_text=": RANDOM weights (a named size, not pretrained)",
+        summary={"image_shape": list(image_shape), "randaugment": run.augment.randaugment},
+    )
+
+
+def _run_locked_search(search, callbacks, lock):
+    from dreamkeras.tuning.text_search import text_search_setup
     from dreamkeras.utils.profiling import parameter_counts
 
     run = search.run
@@ -183,17 +239,11 @@ def _run_locked_search(search, callbacks, lock):
             f"--project-name and the other flags."
         )
     keras.utils.set_random_seed(run.schedule.seed)
-    encoder = load_run_encoder(run.model)
-    image_shape = resolve_image_shape(run.model, encoder)
-    del encoder
-    data = load_training_data(run, image_shape)
-    search_data, test_data = split_validation(data, search.validation_split)
-    random_encoder = is_named_size(run.model.encoder) if run.model.uses_encoder_weights else None
-
     logdir = os.path.join(project_dir, "tensorboard")
-    hypermodel = VisionHyperModel(
-        run, search_data, image_shape=image_shape, search_space=search.search_space,
-        values=search.values, logdir=logdir,
+    setup = (text_search_setup if run.task == "text" else vision_search_setup)(search, logdir)
+    hypermodel, data = setup.hypermodel, setup.data
+    search_data, test_data, random_encoder = (
+        setup.search_data, setup.test_data, setup.random_encoder
     )
     tuner = make_tuner(
         search.tuner, hypermodel, search.directory, search.project_name,
@@ -204,7 +254,7 @@ def _run_locked_search(search, callbacks, lock):
     write_json(os.path.join(project_dir, SEARCH_CONFIG), record)
     finished_before = results.finished_trials(tuner)
     encoder_text = "no encoder" if random_encoder is None else run.model.encoder + (
-        ": RANDOM weights (a named size, not pretrained)" if random_encoder else ""
+        setup.random_text if random_encoder else ""
     )
     print("\n".join([
         line("project", f"{project_dir} ({'resuming: ' if resuming else ''}"
@@ -233,8 +283,9 @@ def _run_locked_search(search, callbacks, lock):
 
     rows = results.trial_rows(tuner)
     best_model = tuner.get_best_models(1)[0]
-    _, test_ds = make_pipelines(run, test_data, image_shape)
-    test = best_model.evaluate(test_ds, steps=run.schedule.eval_steps, return_dict=True, verbose=0)
+    test = best_model.evaluate(
+        setup.test_ds(), steps=run.schedule.eval_steps, return_dict=True, verbose=0
+    )
     best_path = os.path.join(project_dir, "best_model.keras")
     with atomic.replacing(best_path, advice=_WRITE_ADVICE) as temporary:
         best_model.save(temporary)
@@ -251,11 +302,10 @@ def _run_locked_search(search, callbacks, lock):
         "model": run.model.kind,
         "encoder": run.model.encoder if run.model.uses_encoder_weights else None,
         "encoder_random_weights": random_encoder,
-        "image_shape": list(image_shape),
+        **setup.summary,
         "search_space": list(search.search_space),
         "values": search.values,
         "fixed": fixed,
-        "randaugment": run.augment.randaugment,
         "epochs_per_trial": run.schedule.epochs,
         "train_examples": search_data.train_size,
         "validation_examples": search_data.eval_size,

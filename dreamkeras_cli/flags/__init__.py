@@ -38,8 +38,9 @@ VISION_MODEL = (
     "dropout",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
+TEXT_AUGMENT = ("augment", "augment_rate")
 TEXT_MODEL = (
-    "model", "blocks", "width", "block_depth", "embedding", "embedding_dim", "encoder",
+    "model", "blocks", "chain", "width", "block_depth", "embedding", "embedding_dim", "encoder",
     "token_mode", "unfreeze", "max_length", "dropout",
 )
 SEARCH = (
@@ -60,7 +61,7 @@ COMMANDS = {
     "text": (
         BACKEND_GROUP,
         ("model", TEXT_MODEL),
-        ("training", ADAM + RECIPE + ("augment", "augment_rate") + RUN_LENGTH),
+        ("training", ADAM + RECIPE + TEXT_AUGMENT + RUN_LENGTH),
         ("data and files", FILE_FLAGS),
     ),
     "mae": (
@@ -74,11 +75,29 @@ COMMANDS = {
         ),
         ("files", ("output", "logdir", "overwrite", "resume", "restart", "fast_dev_run")),
     ),
+    "mlm": (
+        ("backend and hardware", ("backend", "debug")),
+        ("data", ("corpus", "validation_split", "train_subset", "eval_subset")),
+        ("model", ("words", "hidden_dim", "num_layers", "num_heads", "max_sequence_length",
+                   "max_length", "mask_ratio")),
+        (
+            "training",
+            ("epochs", "batch_size", "lr", "warmup_epochs", "weight_decay", "seed",
+             "steps_per_epoch", "verbose"),
+        ),
+        ("files", ("output", "logdir", "overwrite", "resume", "restart", "fast_dev_run")),
+    ),
     "search": (
         ("search", SEARCH),
         ("backend and hardware", ("backend", "mixed_precision", "debug")),
         ("model", VISION_MODEL),
         ("training", ADAM + RECIPE + IMAGE_AUGMENT + RUN_LENGTH),
+    ),
+    "search-text": (
+        ("search", SEARCH),
+        ("backend and hardware", ("backend", "mixed_precision", "debug")),
+        ("model", TEXT_MODEL),
+        ("training", ADAM + RECIPE + TEXT_AUGMENT + RUN_LENGTH),
     ),
     "benchmark": (
         ("backend and hardware", ("backend", "mixed_precision", "debug")),
@@ -120,6 +139,10 @@ HIDDEN_DEFAULTS = {
     "search": {
         "fast_dev_run": False, "distribute": False, "output": None, "logdir": None,
         "resume": False, "restart": False,
+    },
+    "search-text": {
+        "fast_dev_run": False, "distribute": False, "output": None, "logdir": None,
+        "resume": False, "restart": False, "yelp5": None,
     },
     "benchmark": {"fast_dev_run": False, "distribute": False, "dropout": 0.0, "unfreeze": False},
 }

@@ -8,10 +8,17 @@ VISION_MODELS = ("dreamnet", "sleepnet", "baseline")
 ARCHITECTURES = ("ours", "reference")
 TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
 PRECISIONS = ("auto", "none", "mixed_float16", "mixed_bfloat16")
+VISION_CHAINS = ("resnet18", "resnet34", "resnet50")
+# `dreamkeras.models.text_chains.CHAINS`, here without importing Keras.
+TEXT_CHAINS = ("lstm", "textcnn", "charcnn")
 TOKEN_MODES = ("straight_through", "argmax")
 TUNERS = ("random", "bayesian", "hyperband")
-# Families whose missing entries come from another family.
-PARENT_FAMILY = {"search": "vision", "benchmark": "vision", "text": "vision"}
+# Families whose missing entries come from other families, nearest first.
+PARENT_FAMILY = {
+    "search": ("vision",), "benchmark": ("vision",), "text": ("vision",),
+    "search-text": ("search", "text"),
+    "mlm": ("text",),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,9 +63,12 @@ class Flag:
         value = getattr(self, field)
         if not isinstance(value, dict):
             return value
-        while family not in value and family in PARENT_FAMILY:
-            family = PARENT_FAMILY[family]
-        return value.get(family, value.get("default"))
+        families = [family]
+        for name in families:  # Breadth first: the nearest family wins.
+            if name in value:
+                return value[name]
+            families += [p for p in PARENT_FAMILY.get(name, ()) if p not in families]
+        return value.get("default")
 
 
 def positive_int(text):

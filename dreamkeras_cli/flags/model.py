@@ -3,7 +3,9 @@
 from dreamkeras_cli.flags.base import ARCHITECTURES
 from dreamkeras_cli.flags.base import Flag as F
 from dreamkeras_cli.flags.base import TEXT_MODELS
+from dreamkeras_cli.flags.base import TEXT_CHAINS
 from dreamkeras_cli.flags.base import TOKEN_MODES
+from dreamkeras_cli.flags.base import VISION_CHAINS
 from dreamkeras_cli.flags.base import VISION_MODELS
 
 MODEL_FLAGS = {
@@ -47,8 +49,17 @@ MODEL_FLAGS = {
         },
     ),
     "chain": F(
-        ("--chain",), default="resnet18", choices=("resnet18", "resnet34", "resnet50"),
-        help="Depth and block type of the chain blocks g_m.",
+        ("--chain",),
+        default={"vision": "resnet18", "text": "lstm"},
+        choices={"vision": VISION_CHAINS, "text": TEXT_CHAINS},
+        help={
+            "vision": "Depth and block type of the chain blocks g_m.",
+            "text": "dreamnet / sleepnet: the chain g_1 .. g_M (the paper's chain "
+            "ablation): lstm (LSTM blocks, --block-depth LSTMs each), textcnn "
+            "(Kim's convolutions of widths 3, 4, 5, --width filters each) or "
+            "charcnn (Zhang et al.'s convolutions; 1 to 3 blocks, --max-length of "
+            "at least 9, 27 for 3 blocks). The baselines are --model lstm / textcnn.",
+        },
     ),
     "width": F(
         ("--width",), type=int, default={"vision": 64, "text": 128},
@@ -99,13 +110,15 @@ MODEL_FLAGS = {
         "token grid; pooled is the paper/reference mean + dense form.",
     ),
     "mask_ratio": F(
-        ("--mask-ratio",), type=float, default={"vision": None, "mae": 0.75},
+        ("--mask-ratio",), type=float, default={"vision": None, "mae": 0.75, "mlm": 0.15},
         help={
             "vision": "Share of the encoder's patches masked during training "
             "(none at inference). Default: 0, and the reference's 0.75 with "
             "--architecture reference.",
             "mae": "Share of patches masked in training, in (0, 1); the MAE "
             "paper masks 0.75.",
+            "mlm": "Share of tokens chosen for prediction, in (0, 1): 80%% of "
+            "them become <mask>, 10%% a random token, 10%% stay (RoBERTa's 0.15).",
         },
     ),
     "stop_gradient": F(
@@ -145,7 +158,8 @@ MODEL_FLAGS = {
     ),
     "block_depth": F(
         ("--block-depth",), default=1, type=int,
-        help="LSTMs per block (the paper's ablation uses 2).",
+        help="LSTMs per block of the LSTM chain (and per layer of --model "
+        "lstm); the paper's ablation uses 2.",
     ),
     "embedding": F(
         ("--embedding",), default="encoder", choices=("encoder", "random"),
@@ -168,9 +182,13 @@ MODEL_FLAGS = {
     ),
     "max_length": F(
         ("--max-length",), default=128, type=int,
-        help="Tokens per text, special tokens included: longer texts are "
-        "truncated, shorter ones padded. At most the encoder's "
-        "max_sequence_length.",
+        help={
+            "default": "Tokens per text, special tokens included: longer texts "
+            "are truncated, shorter ones padded. At most the encoder's "
+            "max_sequence_length.",
+            "mlm": "Tokens per training text, special tokens included (longer "
+            "texts are truncated); at most --max-sequence-length.",
+        },
     ),
     # === MAE pretraining ===
     "norm_pix_loss": F(
@@ -178,9 +196,11 @@ MODEL_FLAGS = {
         help="Loss against per-patch normalised pixels (the MAE paper's).",
     ),
     "warmup_epochs": F(
-        ("--warmup-epochs",), type=float, default={"mae": 1.0, "default": None},
+        ("--warmup-epochs",), type=float, default={"mae": 1.0, "mlm": 1.0, "default": None},
         help={
             "mae": "Linear learning-rate warmup in epochs (may be a fraction), "
+            "then a cosine decay to 0.",
+            "mlm": "Linear learning-rate warmup in epochs (may be a fraction), "
             "then a cosine decay to 0.",
             "default": "Linear learning-rate warm-up in epochs (may be a "
             "fraction) before --lr-schedule; 0: none. Default: 10%% of --epochs "
@@ -193,7 +213,7 @@ MODEL_FLAGS = {
     ),
     "dataset": F(
         ("--dataset", "--data"),
-        default={"mae": "fashion_mnist", "search": "fashion_mnist"},
+        default={"mae": "fashion_mnist", "search": "fashion_mnist", "search-text": "ag_news"},
         help={
             "mae": "fashion_mnist (the original gz files; 28x28 grayscale, "
             "repeated to 3 channels and resized), image_folder (every image "
@@ -201,6 +221,8 @@ MODEL_FLAGS = {
             "else 10%% is held out), or any other name: a tfds image dataset "
             "(labels are ignored).",
             "search": "Dataset, one of the vision apps' datasets.",
+            "search-text": "Dataset, one of the text apps' datasets (ag_news, imdb, "
+            "yelp, text_folder with --data-dir).",
         },
     ),
 }

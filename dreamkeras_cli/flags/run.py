@@ -36,7 +36,7 @@ RUN_FLAGS = {
     # === Optimiser and run length ===
     "epochs": F(
         ("--epochs",), type=int,
-        default={"vision": 30, "text": 10, "mae": 10, "search": 2},
+        default={"vision": 30, "text": 30, "mae": 10, "mlm": 10, "search": 2},
         help={
             "default": "Training epochs.",
             "search": "Training epochs of each trial (Hyperband's most).",
@@ -48,12 +48,15 @@ RUN_FLAGS = {
         help="Global batch size (all devices together).",
     ),
     "lr": F(
-        ("--lr",), type=float, default={"vision": 0.005, "text": 1e-3, "mae": 1e-3},
+        ("--lr",), type=float,
+        default={"vision": 0.005, "text": 0.005, "mae": 1e-3, "mlm": 1e-3},
         help={
             "default": "Adam learning rate.",
             "mae": "Peak AdamW learning rate, reached after the warmup (the "
             "MAE paper uses 1.5e-4 * batch/256 for 800+ epochs; short runs "
             "need more).",
+            "mlm": "Peak AdamW learning rate, reached after the warm-up, then a "
+            "cosine decay to 0 (small models on small corpora take 1e-3).",
         },
     ),
     "beta_1": F(
@@ -69,11 +72,12 @@ RUN_FLAGS = {
         help="Adam's epsilon, added to the denominator for stability.",
     ),
     "weight_decay": F(
-        ("--weight-decay",), type=float, default={"default": 0.0, "mae": 0.05},
+        ("--weight-decay",), type=float, default={"default": 0.0, "mae": 0.05, "mlm": 0.01},
         help={
             "default": "Decoupled weight decay of Adam (Keras' weight_decay); "
             "0 is the paper's plain Adam.",
             "mae": "AdamW weight decay (the MAE paper's 0.05).",
+            "mlm": "AdamW weight decay (RoBERTa's 0.01).",
         },
     ),
     "lr_schedule": F(
@@ -107,6 +111,9 @@ RUN_FLAGS = {
             "only once, at the end. A dataset with its own validation split "
             "(a folder with train/, val/ and test/) uses that instead. 0: no "
             "validation.",
+            "mlm": "Share of the texts held out, chosen by a hash of their "
+            "content, to measure the masked-token accuracy of the initial and "
+            "the trained model.",
             "search": "Share of the training split held out to validate the "
             "trials (the same examples as the apps'); the test split only "
             "evaluates the best model.",
@@ -134,10 +141,11 @@ RUN_FLAGS = {
         help="MixUp strength on each training batch; 0 turns MixUp off.",
     ),
     "augment": F(
-        ("--augment",), kind="switch",
-        help="The paper's text augmentation: an edited copy of every training "
-        "text (random word swaps, insertions, deletions and substitutions of "
-        "--augment-rate of its words, new each epoch) doubles the training set.",
+        ("--augment",), kind="toggle", default=True,
+        help="The paper's text augmentation, applied to every model: an edited "
+        "copy of every training text (random word swaps, insertions, deletions "
+        "and substitutions of --augment-rate of its words, new each epoch) "
+        "doubles the training set; --no-augment trains on the texts as they are.",
     ),
     "augment_rate": F(
         ("--augment-rate",), type=float, default=0.1,
@@ -195,6 +203,9 @@ RUN_FLAGS = {
             "outputs/<dataset>_<model><M>.keras.",
             "mae": "Preset folder to write; the report goes next to it as "
             "<output>.json. Default: outputs/mae_<dataset>.",
+            "mlm": "Preset folder to write (the text apps' --encoder); the "
+            "report goes next to it as <output>.json. Default: "
+            "outputs/mlm_<corpus folder name>.",
             "benchmark": "JSON file for the figures. Default: none (printed only).",
             "check-gpu": "JSON file for the reports. Default: none (printed only).",
         },
@@ -206,6 +217,8 @@ RUN_FLAGS = {
             "Default: runs/<dataset>_<model><M>.",
             "mae": "TensorBoard logs and the resume backup (logdir/backup). "
             "Default: runs/pretrain_mae_<dataset>.",
+            "mlm": "TensorBoard logs and the resume backup (logdir/backup). "
+            "Default: runs/pretrain_mlm_<corpus folder name>.",
         },
     ),
     "overwrite": F(
@@ -213,6 +226,8 @@ RUN_FLAGS = {
         help={
             "vision": "Replace an existing output model (refused otherwise).",
             "mae": "Replace an existing output preset folder.",
+            "mlm": "Replace an existing output preset folder (the older one "
+            "stays until the new one is written).",
             "search": "Delete an existing project and start afresh (otherwise "
             "the search resumes).",
             "text-preset": "Replace an existing output folder.",
@@ -240,6 +255,8 @@ RUN_FLAGS = {
             "TensorBoard logs.",
             "mae": "Smoke test, NOT a real run: mae-tiny-32 on generated images, "
             "2 epochs of 2 steps, then measure, save and reload.",
+            "mlm": "Smoke test, NOT a real run: a tiny RoBERTa on generated "
+            "texts, 2 epochs of 2 steps, then measure and save the preset.",
         },
     ),
     "yelp5": F(

@@ -9,9 +9,15 @@ TOOL_FLAGS = {
     "tuner": F(("--tuner",), default="random", choices=TUNERS, help="Search algorithm."),
     "search_space": F(
         ("--search-space",), default="blocks,unfreeze",
-        help="Comma-separated hyperparameters to search, from blocks, chain, "
-        "projection, unfreeze, lr, weight_decay, randaugment_magnitude, "
-        "mixup_alpha; 'all' for all. The others stay at their flags' values.",
+        help={
+            "search": "Comma-separated hyperparameters to search, from blocks, "
+            "chain, projection, unfreeze, lr, weight_decay, randaugment_magnitude, "
+            "mixup_alpha; 'all' for all. The others stay at their flags' values.",
+            "search-text": "Comma-separated hyperparameters to search, from "
+            "blocks, chain (lstm, textcnn, charcnn), block_depth, token_mode, "
+            "unfreeze, lr, weight_decay; 'all' for all. The others stay at their "
+            "flags' values.",
+        },
     ),
     "values": F(
         ("--values",), kind="append", metavar="NAME=V1,V2,...",
@@ -113,8 +119,14 @@ TOOL_FLAGS = {
     # === Random text presets ===
     "corpus": F(
         ("--corpus",), metavar="DIR",
-        help="Folder of .txt files (searched recursively) whose most frequent "
-        "words the preset's vocabulary keeps whole, with their case (required).",
+        help={
+            "mlm": "Folder of .txt files (searched recursively) to pretrain on, one "
+            "text per paragraph (required). The vocabulary keeps the most frequent "
+            "words of its training texts whole, with their case.",
+            "default": "Folder of .txt files (searched recursively) whose most "
+            "frequent words the preset's vocabulary keeps whole, with their case "
+            "(required).",
+        },
     ),
     "preset_output": F(
         ("--output",), dest="output", metavar="DIR",
@@ -128,12 +140,19 @@ TOOL_FLAGS = {
         "words are spelled from smaller pieces.",
     ),
     "hidden_dim": F(
-        ("--hidden-dim",), default=32, type=positive_int,
-        help="Hidden size of the random RoBERTa (its embedding width).",
+        ("--hidden-dim",), default={"default": 32, "mlm": 128}, type=positive_int,
+        help={
+            "default": "Hidden size of the random RoBERTa (its embedding width).",
+            "mlm": "Hidden size of the RoBERTa to pretrain (its embedding width; "
+            "the feed-forward width is 4 times it).",
+        },
     ),
     "num_layers": F(
         ("--num-layers",), default=2, type=positive_int,
-        help="Transformer layers of the random RoBERTa.",
+        help={
+            "default": "Transformer layers of the random RoBERTa.",
+            "mlm": "Transformer layers of the RoBERTa to pretrain.",
+        },
     ),
     "num_heads": F(
         ("--num-heads",), default=2, type=positive_int,
