@@ -22,6 +22,7 @@ from dreamkeras.layers.sequence import TextDreamBlock
 from dreamkeras.layers.text_connections import TextDreamConnection
 from dreamkeras.layers.text_connections import TextSleepConnection
 from dreamkeras.models.guard import ConnectedModel
+from dreamkeras.models.rebuilt import softmax_head
 
 # Where a KerasHub `ResNetBackbone`'s stem ends: the input of its first stage.
 RESNET_STEM_OUTPUT = "pool1_pool"
@@ -413,11 +414,7 @@ def add_connections(
             outputs = keras.layers.GlobalAveragePooling1D(name="pool")(
                 outputs, mask=mask
             )
-        if dropout:
-            outputs = keras.layers.Dropout(dropout, name="dropout")(outputs)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(outputs)
+        outputs = softmax_head(outputs, num_classes, dropout, head_dtype)
     return ConnectedModel(
         inputs, outputs, name=name or f"{getattr(model, 'name', 'model')}_connected"
     )

@@ -40,7 +40,8 @@ from dreamkeras.layers.encoder_spec import is_autoencoder
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 from dreamkeras.models.connect import connection_factory
 from dreamkeras.models.connect import wire_connections
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.rebuilt import RebuiltModel
+from dreamkeras.models.rebuilt import softmax_head
 from dreamkeras.models.reference_counts import COMPRESSOR_DEPTH
 from dreamkeras.models.reference_counts import DREAMNET_DEPTHS
 from dreamkeras.models.reference_counts import DREAMNET_WIDTH
@@ -103,12 +104,9 @@ def _stage(x, filters, depth, policy, name):
 
 def _head(x, num_classes, dropout, head_dtype, policy):
     x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
-    if dropout:
-        x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-    return keras.layers.Dense(
-        num_classes, activation="softmax", kernel_initializer=_torch_like(),
-        dtype=head_dtype, name="predictions",
-    )(x)
+    return softmax_head(
+        x, num_classes, dropout, head_dtype, policy, kernel_initializer=_torch_like()
+    )
 
 
 def _check(autoencoder, num_classes, num_blocks, image_shape, mask_ratio):
@@ -136,7 +134,7 @@ def _check(autoencoder, num_classes, num_blocks, image_shape, mask_ratio):
     return image_shape
 
 
-class _ReferenceNetwork(RecoverableModel, keras.Model):
+class _ReferenceNetwork(RebuiltModel, keras.Model):
     """Shared constructor, freezing and config of the two reference networks."""
 
     def __init__(
@@ -186,31 +184,29 @@ class _ReferenceNetwork(RecoverableModel, keras.Model):
         self.xla_cpu_kernels = bool(xla_cpu_kernels)
 
     def get_config(self):
-        # Don't chain to the functional config: the constructor rebuilds it.
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "autoencoder": serialize_frozen_model(self.autoencoder),
-            "num_classes": self.num_classes,
-            "num_blocks": self.num_blocks,
-            "image_shape": self.image_shape,
-            "mask_ratio": self.mask_ratio,
-            "trainable_encoder": self.trainable_encoder,
-            "stop_gradient": self.stop_gradient,
-            "remat": self.remat,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-            "xla_cpu_kernels": self.xla_cpu_kernels,
-        }
+        config = super().get_config()
+        config.update(
+            {
+                "autoencoder": serialize_frozen_model(self.autoencoder),
+                "num_classes": self.num_classes,
+                "num_blocks": self.num_blocks,
+                "image_shape": self.image_shape,
+                "mask_ratio": self.mask_ratio,
+                "trainable_encoder": self.trainable_encoder,
+                "stop_gradient": self.stop_gradient,
+                "remat": self.remat,
+                "dropout": self.dropout,
+                "head_dtype": self.head_dtype,
+                "xla_cpu_kernels": self.xla_cpu_kernels,
+            }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         config["autoencoder"] = keras.layers.deserialize(config["autoencoder"])
-        return cls(**config)
+        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")

@@ -9,7 +9,8 @@ import keras
 from keras import ops
 
 from dreamkeras.layers.character_encoder import ZHANG_ALPHABET
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.rebuilt import RebuiltModel
+from dreamkeras.models.rebuilt import softmax_head
 from dreamkeras.models.text_chains import TextChainClassifier
 from dreamkeras.models.text_chains import check_positive_int
 from dreamkeras.models.text_chains import text_inputs
@@ -85,7 +86,7 @@ class LSTMClassifier(TextChainClassifier):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class TextCNNClassifier(RecoverableModel, keras.Model):
+class TextCNNClassifier(RebuiltModel, keras.Model):
     """The TextCNN / WordCNN baseline (Kim 2014; paper Table 4, "WordCNN").
 
     Embedding, parallel 1D convolutions of several widths (ReLU),
@@ -159,11 +160,7 @@ class TextCNNClassifier(RecoverableModel, keras.Model):
             if len(pooled) == 1
             else keras.layers.Concatenate(dtype=policy, name="concat")(pooled)
         )
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
+        outputs = softmax_head(x, num_classes, dropout, head_dtype, policy)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
@@ -176,25 +173,20 @@ class TextCNNClassifier(RecoverableModel, keras.Model):
         self.head_dtype = head_dtype
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "vocabulary_size": self.vocabulary_size,
-            "num_classes": self.num_classes,
-            "embedding_dim": self.embedding_dim,
-            "filter_sizes": self.filter_sizes,
-            "num_filters": self.num_filters,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-        }
+        config = super().get_config()
+        config.update(
+            {
+                "vocabulary_size": self.vocabulary_size,
+                "num_classes": self.num_classes,
+                "embedding_dim": self.embedding_dim,
+                "filter_sizes": self.filter_sizes,
+                "num_filters": self.num_filters,
+                "dropout": self.dropout,
+                "head_dtype": self.head_dtype,
+            }
+        )
+        return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
 
 
 # Zhang et al.'s sizes: (convolution features, dense units, initial std).
@@ -219,7 +211,7 @@ def charcnn_output_length(sequence_length, padding="valid"):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class CharCNNClassifier(RecoverableModel, keras.Model):
+class CharCNNClassifier(RebuiltModel, keras.Model):
     """The character-level CNN of Zhang, Zhao & LeCun (2015), "small" or "large".
 
     Characters (one-hot by default) go through six `Conv1D` layers (ReLU;
@@ -372,25 +364,20 @@ class CharCNNClassifier(RecoverableModel, keras.Model):
         self.head_dtype = head_dtype
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "num_classes": self.num_classes,
-            "vocabulary_size": self.vocabulary_size,
-            "sequence_length": self.sequence_length,
-            "size": self.size,
-            "num_filters": self.num_filters,
-            "dense_dim": self.dense_dim,
-            "embedding_dim": self.embedding_dim,
-            "padding": self.padding,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-        }
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "vocabulary_size": self.vocabulary_size,
+                "sequence_length": self.sequence_length,
+                "size": self.size,
+                "num_filters": self.num_filters,
+                "dense_dim": self.dense_dim,
+                "embedding_dim": self.embedding_dim,
+                "padding": self.padding,
+                "dropout": self.dropout,
+                "head_dtype": self.head_dtype,
+            }
+        )
+        return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)

@@ -43,7 +43,8 @@ from dreamkeras.layers.text_conv_blocks import CharCNNBlock
 from dreamkeras.layers.text_conv_blocks import TextCNNBlock
 from dreamkeras.layers.text_conv_blocks import pooled_padding_mask
 from dreamkeras.models.connect import wire_connections
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.rebuilt import RebuiltModel
+from dreamkeras.models.rebuilt import softmax_head
 
 CHAINS = ("lstm", "textcnn", "charcnn")
 MAX_BLOCKS = 4
@@ -252,7 +253,7 @@ def pool_sequence(x, padding_mask, chain, dtype):
     return keras.layers.GlobalMaxPooling1D(dtype=dtype, name="pool")(x)
 
 
-class TextChainClassifier(RecoverableModel, keras.Model):
+class TextChainClassifier(RebuiltModel, keras.Model):
     """Base of the chain text classifiers: embedding, chain, head.
 
     `h_0 = Embedding(token_ids)` (zero at padded positions); `h_m =
@@ -312,11 +313,7 @@ class TextChainClassifier(RecoverableModel, keras.Model):
             inputs["padding_mask"], text_chain.output_pool
         )
         x = pool_sequence(x, padding_mask, chain, policy)
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
+        outputs = softmax_head(x, num_classes, dropout, head_dtype, policy)
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
         # === Config ===
@@ -333,23 +330,16 @@ class TextChainClassifier(RecoverableModel, keras.Model):
         self._dream_token_ids = [dream["token_ids"] for dream in dreams]
 
     def get_config(self):
-        # Don't chain to the functional config: the constructor rebuilds it.
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "num_classes": self.num_classes,
-            "num_blocks": self.num_blocks,
-            "width": self.width,
-            "block_depth": self.block_depth,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-            "trainable_embedding": self.trainable_embedding,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "num_blocks": self.num_blocks,
+                "width": self.width,
+                "block_depth": self.block_depth,
+                "dropout": self.dropout,
+                "head_dtype": self.head_dtype,
+                "trainable_embedding": self.trainable_embedding,
+            }
+        )
+        return config

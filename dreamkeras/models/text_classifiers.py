@@ -71,10 +71,23 @@ def check_tokenizer(tokenizer, backbone):
 
 
 class _EncoderChainClassifier(TextChainClassifier):
-    """Shared constructor logic of TextSleepNet and TextDreamNet."""
+    """Shared constructor and config of TextSleepNet and TextDreamNet.
+
+    Subclasses set `connection_class` (called with the frozen `encoder`, the
+    backbone or the masked LM), `connection_prefix` (names
+    `{prefix}_connection_{m}`), `merge_dreams` and `encoder_key` (the
+    config key, and attribute, of `encoder`) and `serialize_encoder`.
+    """
+
+    connection_class = None
+    connection_prefix = None
+    merge_dreams = False
+    encoder_key = None
+    serialize_encoder = staticmethod(serialize_frozen_model)
 
     def __init__(
         self,
+        encoder,
         backbone,
         num_classes,
         num_blocks,
@@ -84,15 +97,27 @@ class _EncoderChainClassifier(TextChainClassifier):
         embedding_dim,
         vocabulary_size,
         block_depth,
+        token_mode,
+        trainable_encoder,
         trainable_embedding,
         dropout,
         tokenizer,
         head_dtype,
-        make_connection,
-        merge_dreams,
         dtype,
         **kwargs,
     ):
+        set_trainable(encoder, trainable_encoder)
+
+        def make_connection(index, shape):
+            return self.connection_class(
+                encoder,
+                token_mode=token_mode,
+                output_dim=shape[-1],
+                trainable_encoder=trainable_encoder,
+                dtype=dtype,
+                name=f"{self.connection_prefix}_connection_{index + 1}",
+            )
+
         spec = describe_text_encoder(backbone)
         if embedding not in EMBEDDINGS:
             raise ValueError(
@@ -132,15 +157,18 @@ class _EncoderChainClassifier(TextChainClassifier):
         super().__init__(
             chain_vocabulary_size, num_classes, num_blocks, width, embedding_dim,
             block_depth, dropout, head_dtype, make_connection=make_connection,
-            merge_dreams=merge_dreams, trainable_embedding=trainable_embedding,
+            merge_dreams=self.merge_dreams, trainable_embedding=trainable_embedding,
             chain=chain, dtype=dtype, **kwargs,
         )
         if embedding == "encoder":
             table = ops.convert_to_numpy(backbone.token_embedding.embeddings)
             self.get_layer("token_embedding").embeddings.assign(table)
+        setattr(self, self.encoder_key, encoder)
         self.embedding = embedding
         self._embedding_dim_arg = None if embedding == "encoder" else embedding_dim
         self._vocabulary_size_arg = vocabulary_size
+        self.token_mode = token_mode
+        self.trainable_encoder = trainable_encoder
 
     def get_config(self):
         config = super().get_config()
@@ -150,9 +178,22 @@ class _EncoderChainClassifier(TextChainClassifier):
                 "embedding": self.embedding,
                 "embedding_dim": self._embedding_dim_arg,
                 "vocabulary_size": self._vocabulary_size_arg,
+                self.encoder_key: self.serialize_encoder(
+                    getattr(self, self.encoder_key)
+                ),
+                "token_mode": self.token_mode,
+                "trainable_encoder": self.trainable_encoder,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config[cls.encoder_key] = keras.layers.deserialize(
+            copy.deepcopy(config[cls.encoder_key])
+        )
+        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
@@ -235,6 +276,11 @@ class TextSleepNet(_EncoderChainClassifier):
     ```
     """
 
+    connection_class = TextSleepConnection
+    connection_prefix = "sleep"
+    encoder_key = "backbone"
+    serialize_encoder = staticmethod(keras.layers.serialize)
+
     def __init__(
         self,
         backbone,
@@ -255,44 +301,12 @@ class TextSleepNet(_EncoderChainClassifier):
         dtype=None,
         **kwargs,
     ):
-        set_trainable(backbone, trainable_encoder)
-
-        def make_connection(index, shape):
-            return TextSleepConnection(
-                backbone,
-                token_mode=token_mode,
-                output_dim=shape[-1],
-                trainable_encoder=trainable_encoder,
-                dtype=dtype,
-                name=f"sleep_connection_{index + 1}",
-            )
-
         super().__init__(
-            backbone, num_classes, num_blocks, chain, width, embedding,
-            embedding_dim, vocabulary_size, block_depth, trainable_embedding,
-            dropout, tokenizer, head_dtype, make_connection, False, dtype,
-            **kwargs,
+            backbone, backbone, num_classes, num_blocks, chain, width, embedding,
+            embedding_dim, vocabulary_size, block_depth, token_mode,
+            trainable_encoder, trainable_embedding, dropout, tokenizer,
+            head_dtype, dtype, **kwargs,
         )
-        self.backbone = backbone
-        self.token_mode = token_mode
-        self.trainable_encoder = trainable_encoder
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "backbone": keras.layers.serialize(self.backbone),
-                "token_mode": self.token_mode,
-                "trainable_encoder": self.trainable_encoder,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(copy.deepcopy(config["backbone"]))
-        return super().from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
@@ -318,17 +332,9 @@ class TextDreamNet(_EncoderChainClassifier):
         num_blocks: int. M, the number of dream blocks, 1 to 4 (1 to 3 for
             `chain="charcnn"`).
         chain: `"lstm"` (default), `"textcnn"` or `"charcnn"`: the chain
-            `g_1 .. g_M` (the paper's chain ablation, §4.6.3). `"lstm"`:
-            `LSTMBlock`s, masked mean pooling. `"textcnn"`: stages of Kim's
-            parallel convolutions of widths 3, 4, 5 (`TextCNNBlock`, `3 *
-            width` features), max-over-time pooling; one stage is Kim's
-            TextCNN. `"charcnn"`: Zhang et al.'s six convolutions, the first
-            (with its pooling) as stem, then up to 3 stages
-            (`CharCNNBlock`s; inputs of at least 9 positions, 27 for 3
-            stages), max-over-time pooling. See
-            `dreamkeras.models.text_chains`.
-        width: int. Units of the chain's LSTMs, filters per width of a
-            TextCNN stage, or features of the CharCNN's convolutions.
+            `g_1 .. g_M`; see `TextSleepNet`.
+        width: int. Units, filters or features of the chain; see
+            `TextSleepNet`.
         embedding: `"encoder"` (default) or `"random"`; see `TextSleepNet`.
         embedding_dim: optional int. Width of a `"random"` embedding.
         vocabulary_size: optional int. The chain's own input vocabulary
@@ -353,6 +359,11 @@ class TextDreamNet(_EncoderChainClassifier):
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     ```
     """
+
+    connection_class = TextDreamConnection
+    connection_prefix = "dream"
+    merge_dreams = True
+    encoder_key = "masked_lm"
 
     def __init__(
         self,
@@ -381,27 +392,12 @@ class TextDreamNet(_EncoderChainClassifier):
                 "and `.masked_lm_head`, e.g. `keras_hub.models.RobertaMaskedLM`. "
                 f"Received: masked_lm={masked_lm!r}."
             )
-        set_trainable(masked_lm, trainable_encoder)
-
-        def make_connection(index, shape):
-            return TextDreamConnection(
-                masked_lm,
-                token_mode=token_mode,
-                output_dim=shape[-1],
-                trainable_encoder=trainable_encoder,
-                dtype=dtype,
-                name=f"dream_connection_{index + 1}",
-            )
-
         super().__init__(
-            backbone, num_classes, num_blocks, chain, width, embedding,
-            embedding_dim, vocabulary_size, block_depth, trainable_embedding,
-            dropout, tokenizer, head_dtype, make_connection, True, dtype,
-            **kwargs,
+            masked_lm, backbone, num_classes, num_blocks, chain, width,
+            embedding, embedding_dim, vocabulary_size, block_depth, token_mode,
+            trainable_encoder, trainable_embedding, dropout, tokenizer,
+            head_dtype, dtype, **kwargs,
         )
-        self.masked_lm = masked_lm
-        self.token_mode = token_mode
-        self.trainable_encoder = trainable_encoder
 
     def dream_model(self):
         """A model from the inputs to the M dreams' token ids.
@@ -417,21 +413,3 @@ class TextDreamNet(_EncoderChainClassifier):
         return keras.Model(
             inputs=self.input, outputs=list(self._dream_token_ids), name="dreams"
         )
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "masked_lm": serialize_frozen_model(self.masked_lm),
-                "token_mode": self.token_mode,
-                "trainable_encoder": self.trainable_encoder,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["masked_lm"] = keras.layers.deserialize(copy.deepcopy(config["masked_lm"]))
-        return super().from_config(config)
-

@@ -13,7 +13,8 @@ from dreamkeras.models.chain import resolve_chain_source
 from dreamkeras.models.chain import stem_layers
 from dreamkeras.models.connect import connection_factory
 from dreamkeras.models.connect import wire_connections
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.rebuilt import RebuiltModel
+from dreamkeras.models.rebuilt import softmax_head
 
 MAX_BLOCKS = 4
 
@@ -53,7 +54,7 @@ def _bottleneck(chain):
     return "bottleneck" in getattr(chain, "block_type", "")
 
 
-class VisionChainClassifier(RecoverableModel, keras.Model):
+class VisionChainClassifier(RebuiltModel, keras.Model):
     """Base of the vision classifiers: stem, ResNet chain, head.
 
     Subclasses pass the frozen model and the connection options; the graph is
@@ -145,44 +146,40 @@ class VisionChainClassifier(RecoverableModel, keras.Model):
                     num_blocks, policy,
                 )
         x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=policy, name="dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
+        outputs = softmax_head(x, num_classes, dropout, head_dtype, policy)
         return inputs, outputs, chain_source, width, stem, image_shape
 
     def get_config(self):
-        # Don't chain to the functional config: the constructor rebuilds it.
         chain = self.chain
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "num_classes": self.num_classes,
-            "num_blocks": self.num_blocks,
-            "chain": chain if isinstance(chain, str) else keras.layers.serialize(chain),
-            "chain_source": self.chain_source,
-            "width": self.width,
-            "stem": self.stem,
-            "image_shape": self.image_shape,
-            "dropout": self.dropout,
-            "head_dtype": self.head_dtype,
-            "xla_cpu_kernels": self.xla_cpu_kernels,
-        }
+        config = super().get_config()
+        config.update(
+            {
+                "num_classes": self.num_classes,
+                "num_blocks": self.num_blocks,
+                "chain": (
+                    chain if isinstance(chain, str) else keras.layers.serialize(chain)
+                ),
+                "chain_source": self.chain_source,
+                "width": self.width,
+                "stem": self.stem,
+                "image_shape": self.image_shape,
+                "dropout": self.dropout,
+                "head_dtype": self.head_dtype,
+                "xla_cpu_kernels": self.xla_cpu_kernels,
+            }
+        )
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("dtype"), dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
         if isinstance(config.get("chain"), dict):
             config["chain"] = keras.layers.deserialize(config["chain"])
         # Files saved before KerasHub chains and the XLA:CPU switch existed
         # were built here, with the XLA:CPU kernels.
         config.setdefault("chain_source", "dreamkeras")
         config.setdefault("xla_cpu_kernels", True)
-        return cls(**config)
+        return super().from_config(config)
 
 
 def _merge_dreams(

@@ -5,7 +5,7 @@ import keras_hub
 from keras import ops
 
 from dreamkeras.layers.vit_encoding import encode_vit
-from dreamkeras.models.guard import RecoverableModel
+from dreamkeras.models.rebuilt import RebuiltModel
 from dreamkeras.models.mae.mae_layers import MAEDecoder
 from dreamkeras.models.mae.patches import patchify
 from dreamkeras.models.mae.patches import sincos_position_embedding
@@ -21,7 +21,7 @@ def _pair(value):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class MAEAutoencoder(RecoverableModel, keras.Model):
+class MAEAutoencoder(RebuiltModel, keras.Model):
     """Masked autoencoder (MAE) with a KerasHub ViT encoder and a light decoder.
 
     The encoder is a `keras_hub.models.ViTBackbone` (same configuration fields:
@@ -317,31 +317,24 @@ class MAEAutoencoder(RecoverableModel, keras.Model):
         return cls.preset_loader(preset, **kwargs)
 
     def get_config(self):
-        # Not chained to the functional config: the constructor rebuilds it.
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
-            "image_shape": self.image_shape,
-            "patch_size": self.patch_size,
-            "num_layers": self.num_layers,
-            "num_heads": self.num_heads,
-            "hidden_dim": self.hidden_dim,
-            "mlp_dim": self.mlp_dim,
-            "decoder_num_layers": self.decoder_num_layers,
-            "decoder_num_heads": self.decoder_num_heads,
-            "decoder_hidden_dim": self.decoder_hidden_dim,
-            "decoder_mlp_dim": self.decoder_mlp_dim,
-            "mask_ratio": self.mask_ratio,
-            "norm_pix_loss": self.norm_pix_loss,
-            "layer_norm_epsilon": self.layer_norm_epsilon,
-            "dropout_rate": self.dropout_rate,
-            "seed": self.seed,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        if "dtype" in config and isinstance(config["dtype"], dict):
-            config["dtype"] = keras.dtype_policies.deserialize(config["dtype"])
-        return cls(**config)
+        config = super().get_config()
+        config.update(
+            {
+                "image_shape": self.image_shape,
+                "patch_size": self.patch_size,
+                "num_layers": self.num_layers,
+                "num_heads": self.num_heads,
+                "hidden_dim": self.hidden_dim,
+                "mlp_dim": self.mlp_dim,
+                "decoder_num_layers": self.decoder_num_layers,
+                "decoder_num_heads": self.decoder_num_heads,
+                "decoder_hidden_dim": self.decoder_hidden_dim,
+                "decoder_mlp_dim": self.decoder_mlp_dim,
+                "mask_ratio": self.mask_ratio,
+                "norm_pix_loss": self.norm_pix_loss,
+                "layer_norm_epsilon": self.layer_norm_epsilon,
+                "dropout_rate": self.dropout_rate,
+                "seed": self.seed,
+            }
+        )
+        return config
