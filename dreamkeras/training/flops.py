@@ -22,6 +22,9 @@ input gradient costs what its forward product cost, the kernel gradient as
 much again when the kernel is trainable, and the two attention products need
 gradients of both their operands. With `frozen_backward=False` (an encoder
 behind `stop_gradient`) frozen layers have no backward pass at all.
+
+`dreamkeras.training.text_flops` builds the text counter on this module's
+`recording`, `patching`, `kind_totals` and `step_totals`.
 """
 
 import contextlib
@@ -32,11 +35,13 @@ import keras
 import numpy as np
 
 
-def _numel(shape):
+def numel(shape):
+    """The number of elements of a tensor of shape `shape`, as an int."""
     return int(math.prod(int(d) for d in shape))
 
 
-def _shape(x):
+def static_shape(x):
+    """The shape of tensor `x` as a tuple of ints."""
     return tuple(int(d) for d in keras.ops.shape(x))
 
 
@@ -48,21 +53,21 @@ def _first(outputs):
 
 def _conv_flops(layer, inputs, outputs):
     kernel = tuple(layer.kernel.shape)
-    return 2 * _numel(_shape(_first(outputs))) * _numel(kernel[:-1])
+    return 2 * numel(static_shape(_first(outputs))) * numel(kernel[:-1])
 
 
 def _depthwise_flops(layer, inputs, outputs):
     kernel = tuple(layer.kernel.shape)
-    return 2 * _numel(_shape(_first(outputs))) * _numel(kernel[:-2])
+    return 2 * numel(static_shape(_first(outputs))) * numel(kernel[:-2])
 
 
 def _transpose_flops(layer, inputs, outputs):
     kernel = tuple(layer.kernel.shape)
-    return 2 * _numel(_shape(inputs)) * _numel(kernel[:-1])
+    return 2 * numel(static_shape(inputs)) * numel(kernel[:-1])
 
 
 def _dense_flops(layer, inputs, outputs):
-    return 2 * _numel(_shape(_first(outputs))) * int(layer.kernel.shape[0])
+    return 2 * numel(static_shape(_first(outputs))) * int(layer.kernel.shape[0])
 
 
 def _einsum_dense_flops(layer, inputs, outputs):
@@ -70,18 +75,18 @@ def _einsum_dense_flops(layer, inputs, outputs):
     kernel_spec = equation.split("->")[0].split(",")[1]
     output_spec = equation.split("->")[1]
     kernel = tuple(layer.kernel.shape)
-    contracted = _numel(
+    contracted = numel(
         size for axis, size in zip(kernel_spec, kernel) if axis not in output_spec
     )
-    return 2 * _numel(_shape(_first(outputs))) * contracted
+    return 2 * numel(static_shape(_first(outputs))) * contracted
 
 
 def _attention_flops(query, key, value):
     # query (B, T, heads, key_dim), key (B, S, heads, key_dim),
     # value (B, S, heads, value_dim).
-    batch, target, heads, key_dim = _shape(query)[:4]
-    source = _shape(key)[1]
-    value_dim = _shape(value)[-1]
+    batch, target, heads, key_dim = static_shape(query)[:4]
+    source = static_shape(key)[1]
+    value_dim = static_shape(value)[-1]
     return 2 * batch * target * source * heads * (key_dim + value_dim)
 
 
@@ -98,25 +103,56 @@ def _hooks():
     ]
 
 
+def variable_is_trainable(variable, layer):
+    """Whether `variable` of `layer` trains (both must be trainable)."""
+    return bool(layer.trainable and getattr(variable, "trainable", False))
+
+
 def _kernel_is_trainable(layer):
     # Dense keeps its kernel variable in `_kernel` (`kernel` adds any LoRA).
     kernel = getattr(layer, "_kernel", None)
     if kernel is None:
         kernel = getattr(layer, "kernel", None)
-    return bool(layer.trainable and getattr(kernel, "trainable", False))
+    return variable_is_trainable(kernel, layer)
 
 
 @contextlib.contextmanager
-def _recording(calls):
-    """Appends `(kind, flops, layer_trainable, kernel_trainable)` per call."""
+def patching():
+    """Yields `patch(cls, name, make)`; restores every patched method on exit.
+
+    `patch` replaces the method `name` of `cls` by `make(method)`, where
+    `method` is the one `cls` has now (its own or inherited).
+    """
     patched = []
 
-    def patch(cls, name, wrapper_factory):
+    def patch(cls, name, make):
         original = cls.__dict__.get(name)
-        inherited = getattr(cls, name)
-        setattr(cls, name, wrapper_factory(inherited))
+        setattr(cls, name, make(getattr(cls, name)))
         patched.append((cls, name, original))
 
+    try:
+        yield patch
+    finally:
+        for cls, name, original in reversed(patched):
+            if original is None:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, original)
+
+
+@contextlib.contextmanager
+def recording(calls):
+    """Appends `(kind, flops, layer_trainable, kernel_trainable)` per call.
+
+    Covers the convolutions, `Dense`, `EinsumDense` and the attention
+    products of `MultiHeadAttention` while the context is open.
+    """
+    with patching() as patch:
+        _patch_layers(patch, calls)
+        yield
+
+
+def _patch_layers(patch, calls):
     for cls, name, kind, rule in _hooks():
 
         def factory(method, kind=kind, rule=rule, cls=cls):
@@ -151,14 +187,6 @@ def _recording(calls):
         return wrapped
 
     patch(keras.layers.MultiHeadAttention, "_compute_attention", attention_factory)
-    try:
-        yield
-    finally:
-        for cls, name, original in reversed(patched):
-            if original is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
 
 
 def _most_specific(layer_type):
@@ -179,7 +207,7 @@ def _record_calls(model, input_shape, training):
             "channels)`."
         )
     calls = []
-    with _recording(calls):
+    with recording(calls):
         try:
             # Traces the model without computing (jax.eval_shape, a TF
             # FuncGraph, torch's meta device): shapes are static, and it is
@@ -193,6 +221,36 @@ def _record_calls(model, input_shape, training):
                 keras.KerasTensor((1,) + tuple(input_shape)),
             )
     return calls
+
+
+def kind_totals(calls):
+    """Sums recorded `calls` by kind: `{kind: flops}`, sorted by kind."""
+    counts = {}
+    for kind, flops, _, _ in calls:
+        counts[kind] = counts.get(kind, 0) + flops
+    return {k: int(v) for k, v in sorted(counts.items())}
+
+
+def step_totals(calls, frozen_backward=True):
+    """`(forward, backward)` FLOPs of a train step over recorded `calls`.
+
+    Every call's input gradient costs its forward product, a trainable
+    kernel's gradient as much again, attention products twice. Calls whose
+    `layer_trainable` is `"no_gradient"` (frozen layers behind an argmax)
+    have no backward pass; with `frozen_backward=False` no frozen layer has.
+    """
+    forward = backward = 0
+    for kind, flops, layer_trainable, kernel_trainable in calls:
+        forward += flops
+        if layer_trainable == "no_gradient" or not (
+            layer_trainable or frozen_backward
+        ):
+            continue
+        if kind == "attention":
+            backward += 2 * flops
+        else:
+            backward += flops + (flops if kernel_trainable else 0)
+    return int(forward), int(backward)
 
 
 def count_flops(model, input_shape=None, training=False):
@@ -215,12 +273,10 @@ def count_flops(model, input_shape=None, training=False):
     flops = dreamkeras.training.count_flops(model)["total"]
     ```
     """
-    counts = {}
-    for kind, flops, _, _ in _record_calls(model, input_shape, training):
-        counts[kind] = counts.get(kind, 0) + flops
+    by_kind = kind_totals(_record_calls(model, input_shape, training))
     return {
-        "total": int(sum(counts.values())),
-        "by_kind": {k: int(v) for k, v in sorted(counts.items())},
+        "total": int(sum(by_kind.values())),
+        "by_kind": by_kind,
         "method": (
             "analytical: 2 FLOPs per multiply-add of Conv/Dense/EinsumDense "
             "layers and the attention products, recorded over one "
@@ -261,21 +317,13 @@ def count_train_step_flops(model, input_shape=None, frozen_backward=True):
     step = dreamkeras.training.count_train_step_flops(model)["total"]
     ```
     """
-    forward = backward = 0
-    for kind, flops, layer_trainable, kernel_trainable in _record_calls(
-        model, input_shape, training=True
-    ):
-        forward += flops
-        if not (layer_trainable or frozen_backward):
-            continue
-        if kind == "attention":
-            backward += 2 * flops
-        else:
-            backward += flops + (flops if kernel_trainable else 0)
+    forward, backward = step_totals(
+        _record_calls(model, input_shape, training=True), frozen_backward
+    )
     return {
-        "total": int(forward + backward),
-        "forward": int(forward),
-        "backward": int(backward),
+        "total": forward + backward,
+        "forward": forward,
+        "backward": backward,
         "method": (
             "analytical: a training-mode forward pass (see count_flops) plus "
             "input gradients of every layer"

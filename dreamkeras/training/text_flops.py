@@ -22,12 +22,17 @@ counted. A shared encoder is counted at every connection that calls it.
 
 import contextlib
 import functools
-import math
 
 import keras
 import numpy as np
 
-from dreamkeras.training import flops as image_flops
+from dreamkeras.training.flops import kind_totals
+from dreamkeras.training.flops import numel
+from dreamkeras.training.flops import patching
+from dreamkeras.training.flops import recording
+from dreamkeras.training.flops import static_shape
+from dreamkeras.training.flops import step_totals
+from dreamkeras.training.flops import variable_is_trainable
 
 METHOD = (
     "analytical: 2 FLOPs per multiply-add of recurrent (LSTM/GRU), Conv1D, "
@@ -41,17 +46,9 @@ METHOD = (
 RECURRENT_GATES = (("LSTM", 4), ("GRU", 3), ("SimpleRNN", 1))
 
 
-def _numel(shape):
-    return int(math.prod(int(d) for d in shape))
-
-
-def _shape(x):
-    return tuple(int(d) for d in keras.ops.shape(x))
-
-
 def _recurrent_rule(gates):
     def rule(layer, sequences):
-        batch, steps, features = _shape(sequences)[:3]
+        batch, steps, features = static_shape(sequences)[:3]
         units = layer.units
         return 2 * batch * steps * gates * units * (features + units)
 
@@ -60,8 +57,8 @@ def _recurrent_rule(gates):
 
 def _relative_attention_flops(layer, kwargs):
     """XLNet's two-stream relative attention (content stream, query stream)."""
-    content = _shape(kwargs["content_stream"])
-    positions = _shape(kwargs["relative_position_encoding"])[1]
+    content = static_shape(kwargs["content_stream"])
+    positions = static_shape(kwargs["relative_position_encoding"])[1]
     batch, length = content[:2]
     heads, key_dim = layer.num_heads, layer.key_dim
     value_dim = layer.value_dim or key_dim
@@ -76,24 +73,19 @@ def _relative_attention_flops(layer, kwargs):
     return streams * per_stream
 
 
-def _kernel_trainable(variable, layer):
-    return bool(layer.trainable and getattr(variable, "trainable", False))
-
-
 @contextlib.contextmanager
 def _text_recording(calls):
     """Appends `(kind, flops, layer_trainable, kernel_trainable)` per call."""
+    with patching() as patch:
+        _patch_text_layers(patch, calls)
+        yield
+
+
+def _patch_text_layers(patch, calls):
     import keras_hub
 
     from dreamkeras.layers import text_connections
     from dreamkeras.models.xlnet.xlnet_masked_lm import XLNetMaskedLMHead
-
-    patched = []
-
-    def patch(cls, name, make):
-        original = cls.__dict__.get(name)
-        setattr(cls, name, make(getattr(cls, name)))
-        patched.append((cls, name, original))
 
     for class_name, gates in RECURRENT_GATES:
         cls = getattr(keras.layers, class_name)
@@ -106,7 +98,7 @@ def _text_recording(calls):
                     cell = getattr(self, "cell", self)
                     calls.append(
                         ("recurrent", rule(self, sequences), bool(self.trainable),
-                         _kernel_trainable(cell.kernel, self))
+                         variable_is_trainable(cell.kernel, self))
                     )
                 return method(self, sequences, *args, **kwargs)
 
@@ -133,10 +125,10 @@ def _text_recording(calls):
         def call(self, inputs, reverse=False, **kwargs):
             # Counted once, by the most specific patched class.
             if reverse and type(self).call is call:
-                flops = 2 * _numel(_shape(inputs)) * int(self.input_dim)
+                flops = 2 * numel(static_shape(inputs)) * int(self.input_dim)
                 calls.append(
                     ("lm_head", flops, bool(self.trainable),
-                     _kernel_trainable(self.embeddings, self))
+                     variable_is_trainable(self.embeddings, self))
                 )
             return method(self, inputs, reverse=reverse, **kwargs)
 
@@ -154,10 +146,10 @@ def _text_recording(calls):
         @functools.wraps(method)
         def call(self, inputs, mask_positions=None):
             outputs = method(self, inputs, mask_positions=mask_positions)
-            flops = 2 * _numel(_shape(outputs)) * int(self.token_embedding.output_dim)
+            flops = 2 * numel(static_shape(outputs)) * int(self.token_embedding.output_dim)
             calls.append(
                 ("lm_head", flops, bool(self.trainable),
-                 _kernel_trainable(self.token_embedding.embeddings, self))
+                 variable_is_trainable(self.token_embedding.embeddings, self))
             )
             return outputs
 
@@ -170,11 +162,11 @@ def _text_recording(calls):
         def select(self, logits, with_embeddings):
             if with_embeddings:
                 table = self.backbone.token_embedding
-                flops = 2 * _numel(_shape(logits)) * int(table.output_dim)
+                flops = 2 * numel(static_shape(logits)) * int(table.output_dim)
                 # Its gradient reaches the logits: an input gradient.
                 calls.append(
                     ("straight_through", flops, True,
-                     _kernel_trainable(table.embeddings, table))
+                     variable_is_trainable(table.embeddings, table))
                 )
             return method(self, logits, with_embeddings)
 
@@ -202,14 +194,6 @@ def _text_recording(calls):
 
     for cls in (text_connections.TextSleepConnection, text_connections.TextDreamConnection):
         patch(cls, "call", make_connection_call)
-    try:
-        yield
-    finally:
-        for cls, name, original in reversed(patched):
-            if original is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, original)
 
 
 def _text_inputs(model, sequence_length):
@@ -242,7 +226,7 @@ def record_text_calls(model, sequence_length=None, training=False):
     """
     inputs, _ = _text_inputs(model, sequence_length)
     calls = []
-    with image_flops._recording(calls), _text_recording(calls):
+    with recording(calls), _text_recording(calls):
         model(inputs, training=training)
     return calls
 
@@ -272,14 +256,12 @@ def count_text_flops(model, sequence_length=None, training=False):
     ```
     """
     _, length = _text_inputs(model, sequence_length)
-    counts, frozen = {}, 0
-    for kind, flops, trainable, _ in record_text_calls(model, length, training):
-        counts[kind] = counts.get(kind, 0) + flops
-        if trainable is not True:
-            frozen += flops
+    calls = record_text_calls(model, length, training)
+    by_kind = kind_totals(calls)
+    frozen = sum(flops for _, flops, trainable, _ in calls if trainable is not True)
     return {
-        "total": int(sum(counts.values())),
-        "by_kind": {k: int(v) for k, v in sorted(counts.items())},
+        "total": int(sum(by_kind.values())),
+        "by_kind": by_kind,
         "frozen": int(frozen),
         "sequence_length": length,
         "method": METHOD.format(
@@ -315,21 +297,13 @@ def count_text_train_step_flops(model, sequence_length=None, frozen_backward=Tru
     ```
     """
     _, length = _text_inputs(model, sequence_length)
-    forward = backward = 0
-    for kind, flops, trainable, kernel_trainable in record_text_calls(
-        model, length, training=True
-    ):
-        forward += flops
-        if trainable == "no_gradient" or not (trainable or frozen_backward):
-            continue
-        if kind == "attention":
-            backward += 2 * flops
-        else:
-            backward += flops + (flops if kernel_trainable else 0)
+    forward, backward = step_totals(
+        record_text_calls(model, length, training=True), frozen_backward
+    )
     return {
-        "total": int(forward + backward),
-        "forward": int(forward),
-        "backward": int(backward),
+        "total": forward + backward,
+        "forward": forward,
+        "backward": backward,
         "sequence_length": length,
         "method": METHOD.format(mode="training", length=length)
         + ", plus the backward pass (input gradients, trainable kernel "
