@@ -17,15 +17,11 @@ import os
 
 import keras_hub
 
+from dreamkeras.encoders.hf_config import image_and_patch_size
+
 SAFETENSORS_FILE = "model.safetensors"
 SAFETENSORS_INDEX_FILE = "model.safetensors.index.json"
 VIT_PREFIX = "vit."
-
-
-def _pair(value):
-    if isinstance(value, int):
-        return (value, value)
-    return tuple(int(v) for v in value)
 
 
 def _tensor_names(folder):
@@ -104,14 +100,7 @@ def load_hf_vit_folder(folder, hf_config, source=None, **kwargs):
     ```
     """
     source = source or repr(folder)
-    image_size = _pair(hf_config.get("image_size", 224))
-    patch_size = _pair(hf_config.get("patch_size", 16))
-    if image_size[0] % patch_size[0] or image_size[1] % patch_size[1]:
-        raise ValueError(
-            f"{source} has a patch_size {patch_size} that does not divide its "
-            f"image_size {image_size}. Fix config.json: the image size must be "
-            "a multiple of the patch size."
-        )
+    image_size, patch_size = image_and_patch_size(hf_config, source)
     activation = hf_config.get("hidden_act", "gelu")
     if activation != "gelu":
         raise ValueError(

@@ -16,6 +16,9 @@ import re
 
 import numpy as np
 
+from dreamkeras.encoders.hf_config import check_model_type
+from dreamkeras.encoders.hf_config import image_and_patch_size
+
 HF_MODEL_TYPE = "vit_mae"
 HF_CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -46,12 +49,6 @@ def normalize_key(key):
     return key
 
 
-def _pair(value):
-    if isinstance(value, int):
-        return (value, value)
-    return tuple(int(v) for v in value)
-
-
 def is_vit_mae_config(hf_config):
     return hf_config.get("model_type") == HF_MODEL_TYPE
 
@@ -75,12 +72,7 @@ def convert_config(hf_config, source="the checkpoint"):
     mae = dreamkeras.models.MAEAutoencoder(**kwargs)
     ```
     """
-    model_type = hf_config.get("model_type")
-    if model_type != HF_MODEL_TYPE:
-        raise ValueError(
-            f"{source} is not a ViT-MAE checkpoint: its config.json has "
-            f"model_type={model_type!r}, expected {HF_MODEL_TYPE!r}."
-        )
+    check_model_type(hf_config, HF_MODEL_TYPE, "a ViT-MAE", source)
     activation = hf_config.get("hidden_act", "gelu")
     if activation != "gelu":
         raise ValueError(
@@ -93,14 +85,7 @@ def convert_config(hf_config, source="the checkpoint"):
             "has query/key/value biases. Only checkpoints with qkv_bias=True "
             "convert."
         )
-    image_size = _pair(hf_config.get("image_size", 224))
-    patch_size = _pair(hf_config.get("patch_size", 16))
-    if image_size[0] % patch_size[0] or image_size[1] % patch_size[1]:
-        raise ValueError(
-            f"{source} has a patch_size {patch_size} that does not divide its "
-            f"image_size {image_size}. Fix config.json: the image size must be "
-            "a multiple of the patch size."
-        )
+    image_size, patch_size = image_and_patch_size(hf_config, source)
     return dict(
         image_shape=(image_size[0], image_size[1], hf_config.get("num_channels", 3)),
         patch_size=patch_size,

@@ -16,6 +16,7 @@ import os
 import numpy as np
 
 from dreamkeras.encoders import hf_vit_mae
+from dreamkeras.encoders.hf_config import check_model_type
 
 HF_MODEL_TYPE = "xlnet"
 TOKENIZER_FILE = "spiece.model"
@@ -56,12 +57,7 @@ def convert_config(hf_config, source="the checkpoint"):
     """
     from dreamkeras.models.xlnet.xlnet_backbone import HF_ACTIVATIONS
 
-    model_type = hf_config.get("model_type")
-    if model_type != HF_MODEL_TYPE:
-        raise ValueError(
-            f"{source} is not an XLNet checkpoint: its config.json has "
-            f"model_type={model_type!r}, expected {HF_MODEL_TYPE!r}."
-        )
+    check_model_type(hf_config, HF_MODEL_TYPE, "an XLNet", source)
     missing = [k for k in REQUIRED_KEYS if not isinstance(hf_config.get(k), int)]
     if missing:
         raise ValueError(
