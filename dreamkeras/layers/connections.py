@@ -12,9 +12,7 @@ from dreamkeras.layers.encoder_spec import is_autoencoder
 from dreamkeras.layers.vit_encoding import encode_images
 from dreamkeras.layers.vit_encoding import encode_vit
 from dreamkeras.layers.vit_encoding import restore_token_order
-from dreamkeras.utils.freezing import set_trainable
-from dreamkeras.utils.sharing import register_user
-from dreamkeras.utils.sharing import serialize_frozen_model
+from dreamkeras.utils.sharing import FrozenModelHolder
 
 PROJECTIONS = ("grid", "pooled")
 MIN_FEATURE_SIZE = 2
@@ -153,7 +151,7 @@ class FrozenModelConnection(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class SleepConnection(FrozenModelConnection):
+class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     """Enrichment connection of SleepNet: `adapter_out(phi(adapter_in(h)))`.
 
     Wraps a frozen ViT-style image encoder `phi` (any KerasHub ViT-style
@@ -213,6 +211,8 @@ class SleepConnection(FrozenModelConnection):
     ```
     """
 
+    frozen_model_key = "encoder"
+
     def __init__(self, encoder, mask_ratio=0.0, seed=None, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= mask_ratio < 1.0:
@@ -225,8 +225,7 @@ class SleepConnection(FrozenModelConnection):
         self.seed = seed
         if self.mask_ratio > 0:
             self.seed_generator = keras.random.SeedGenerator(seed, name="mask_seed")
-        set_trainable(encoder, self.trainable_encoder)
-        register_user(encoder, self)
+        self.hold_frozen_model(encoder)
 
     @property
     def _grid_dim(self):
@@ -267,20 +266,13 @@ class SleepConnection(FrozenModelConnection):
 
     def get_config(self):
         config = super().get_config()
-        config["encoder"] = serialize_frozen_model(self.encoder)
         config["mask_ratio"] = self.mask_ratio
         config["seed"] = self.seed
         return config
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.layers.deserialize(config["encoder"])
-        return cls(**config)
-
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class DreamConnection(FrozenModelConnection):
+class DreamConnection(FrozenModelHolder, FrozenModelConnection):
     """Reconstruction connection of DreamNet: `adapter_out(theta(phi(.)))`.
 
     Wraps a frozen full autoencoder (a `dreamkeras.models.MAEAutoencoder`:
@@ -331,6 +323,8 @@ class DreamConnection(FrozenModelConnection):
     ```
     """
 
+    frozen_model_key = "autoencoder"
+
     def __init__(self, autoencoder, mask_ratio=0.0, **kwargs):
         super().__init__(**kwargs)
         if not is_autoencoder(autoencoder):
@@ -347,8 +341,7 @@ class DreamConnection(FrozenModelConnection):
         self.spec = describe_image_encoder(autoencoder.encoder)
         self.autoencoder = autoencoder
         self.mask_ratio = float(mask_ratio)
-        set_trainable(autoencoder, self.trainable_encoder)
-        register_user(autoencoder, self)
+        self.hold_frozen_model(autoencoder)
 
     @property
     def _grid_dim(self):
@@ -390,12 +383,5 @@ class DreamConnection(FrozenModelConnection):
 
     def get_config(self):
         config = super().get_config()
-        config["autoencoder"] = serialize_frozen_model(self.autoencoder)
         config["mask_ratio"] = self.mask_ratio
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["autoencoder"] = keras.layers.deserialize(config["autoencoder"])
-        return cls(**config)

@@ -28,8 +28,6 @@ connections offer:
   encoder.
 """
 
-import copy
-
 import keras
 from keras import ops
 
@@ -37,9 +35,7 @@ from dreamkeras.layers.lstm_block import LSTMBlock  # noqa: F401 (moved; old imp
 from dreamkeras.layers.text_encoder_spec import SUPPORTED_INPUTS  # noqa: F401
 from dreamkeras.layers.text_encoder_spec import TextEncoderSpec  # noqa: F401
 from dreamkeras.layers.text_encoder_spec import describe_text_encoder
-from dreamkeras.utils.freezing import set_trainable
-from dreamkeras.utils.sharing import register_user
-from dreamkeras.utils.sharing import serialize_frozen_model
+from dreamkeras.utils.sharing import FrozenModelHolder
 
 TOKEN_MODES = ("straight_through", "argmax")
 
@@ -221,7 +217,7 @@ class TextFrozenModelConnection(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class TextSleepConnection(TextFrozenModelConnection):
+class TextSleepConnection(FrozenModelHolder, TextFrozenModelConnection):
     """Sleep connection of text SleepNet around a frozen text encoder.
 
     `(batch, seq, dim)` hidden sequence -> trainable Dense to vocabulary
@@ -268,13 +264,14 @@ class TextSleepConnection(TextFrozenModelConnection):
     ```
     """
 
+    frozen_model_key = "backbone"
+
     def __init__(self, backbone, **kwargs):
         super().__init__(**kwargs)
         self.spec = describe_text_encoder(backbone)
         self.backbone = backbone
         self._check_backbone()
-        set_trainable(backbone, self.trainable_encoder)
-        register_user(backbone, self)
+        self.hold_frozen_model(backbone)
 
     def call(self, inputs, padding_mask=None, training=None):
         padding_mask = self._default_padding_mask(inputs, padding_mask)
@@ -284,20 +281,10 @@ class TextSleepConnection(TextFrozenModelConnection):
     def compute_output_spec(self, inputs, padding_mask=None, training=None):
         return self._features_spec(inputs.shape)
 
-    def get_config(self):
-        config = super().get_config()
-        config["backbone"] = serialize_frozen_model(self.backbone)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["backbone"] = keras.layers.deserialize(copy.deepcopy(config["backbone"]))
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
-class TextDreamConnection(TextFrozenModelConnection):
+class TextDreamConnection(FrozenModelHolder, TextFrozenModelConnection):
     """Dream connection of text DreamNet: frozen encoder + masked-LM head.
 
     Like `TextSleepConnection`, the hidden sequence becomes tokens for the
@@ -346,6 +333,8 @@ class TextDreamConnection(TextFrozenModelConnection):
     ```
     """
 
+    frozen_model_key = "masked_lm"
+
     def __init__(self, masked_lm, **kwargs):
         super().__init__(**kwargs)
         backbone = getattr(masked_lm, "backbone", None)
@@ -371,8 +360,7 @@ class TextDreamConnection(TextFrozenModelConnection):
             # logits are better there anyway).
             head.dtype_policy = "float32"
         self._check_backbone()
-        set_trainable(masked_lm, self.trainable_encoder)
-        register_user(masked_lm, self)
+        self.hold_frozen_model(masked_lm)
 
     @property
     def metrics(self):
@@ -409,13 +397,3 @@ class TextDreamConnection(TextFrozenModelConnection):
         }
         return self._features_spec(shape), dream
 
-    def get_config(self):
-        config = super().get_config()
-        config["masked_lm"] = serialize_frozen_model(self.masked_lm)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["masked_lm"] = keras.layers.deserialize(copy.deepcopy(config["masked_lm"]))
-        return cls(**config)

@@ -10,9 +10,12 @@ connections therefore tag the frozen model's config themselves whenever more
 than one live connection uses it.
 """
 
+import copy
 import weakref
 
 import keras
+
+from dreamkeras.utils.freezing import set_trainable
 
 _users = weakref.WeakKeyDictionary()
 
@@ -52,3 +55,47 @@ def serialize_frozen_model(frozen_model):
     if len(_users.get(frozen_model, ())) > 1:
         config["shared_object_id"] = id(frozen_model)
     return config
+
+
+class FrozenModelHolder:
+    """Mixin of a connection layer that holds a shared frozen model.
+
+    The subclass names the constructor argument and attribute of the frozen
+    model in `frozen_model_key` (e.g. `"encoder"`) and calls
+    `hold_frozen_model` once it is stored. `get_config` stores the model
+    with `serialize_frozen_model`; `from_config` rebuilds it before the
+    layer. Listed before the layer's base class.
+
+    Example:
+
+    ```python
+    class MyConnection(FrozenModelHolder, keras.layers.Layer):
+        frozen_model_key = "encoder"
+
+        def __init__(self, encoder, trainable_encoder=False, **kwargs):
+            super().__init__(**kwargs)
+            self.encoder = encoder
+            self.trainable_encoder = trainable_encoder
+            self.hold_frozen_model(encoder)
+    ```
+    """
+
+    frozen_model_key = None
+
+    def hold_frozen_model(self, frozen_model):
+        """Freezes `frozen_model` (unless `trainable_encoder`), records the user."""
+        set_trainable(frozen_model, self.trainable_encoder)
+        register_user(frozen_model, self)
+
+    def get_config(self):
+        config = super().get_config()
+        key = self.frozen_model_key
+        config[key] = serialize_frozen_model(getattr(self, key))
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        key = cls.frozen_model_key
+        config[key] = keras.layers.deserialize(copy.deepcopy(config[key]))
+        return cls(**config)
