@@ -63,6 +63,18 @@ def _files(args, output, logdir, preset=False, fast=False):
     )
 
 
+def _pretrain_files(args, kind, tag, fast):
+    """A pretraining run's files: the preset `outputs/{kind}_{tag}`."""
+    if fast:
+        output, logdir = f"fast_dev_run_{kind}", f"fast_dev_run_pretrain_{kind}"
+    else:
+        output, logdir = f"{kind}_{tag}", f"pretrain_{kind}_{tag}"
+    return _files(
+        args, os.path.join("outputs", output), os.path.join("runs", logdir),
+        preset=True, fast=bool(fast),
+    )
+
+
 def _classifier_files(args, name, fast):
     if fast:
         tag = f"fast_dev_run_{name}_{args.model}"
@@ -292,14 +304,7 @@ def mae_run_config(args, command="dreamkeras pretrain-mae"):
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     tag = args.dataset.replace("/", "_").replace(":", "_")
-    if fast:
-        output, logdir = "fast_dev_run_mae", "fast_dev_run_pretrain_mae"
-    else:
-        output, logdir = f"mae_{tag}", f"pretrain_mae_{tag}"
-    files = _files(
-        args, os.path.join("outputs", output), os.path.join("runs", logdir),
-        preset=True, fast=bool(fast),
-    )
+    files = _pretrain_files(args, "mae", tag, fast)
     model = MAEModel(
         encoder=args.encoder, image_size=args.image_size, mask_ratio=args.mask_ratio,
         norm_pix_loss=args.norm_pix_loss, flip=args.flip,
@@ -368,14 +373,7 @@ def mlm_run_config(args, command="dreamkeras pretrain-mlm"):
     ])
     corpus = os.path.abspath(os.path.expanduser(args.corpus)) if args.corpus else None
     tag = os.path.basename(corpus.rstrip(os.sep)) if corpus else "corpus"
-    if fast:
-        output, logdir = "fast_dev_run_mlm", "fast_dev_run_pretrain_mlm"
-    else:
-        output, logdir = f"mlm_{tag}", f"pretrain_mlm_{tag}"
-    files = _files(
-        args, os.path.join("outputs", output), os.path.join("runs", logdir),
-        preset=True, fast=bool(fast),
-    )
+    files = _pretrain_files(args, "mlm", tag, fast)
     model = MLMModel(
         words=args.words, hidden_dim=args.hidden_dim, num_layers=args.num_layers,
         num_heads=args.num_heads, max_sequence_length=args.max_sequence_length,
