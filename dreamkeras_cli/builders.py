@@ -63,6 +63,19 @@ def _files(args, output, logdir, preset=False, fast=False):
     )
 
 
+def _run_config(args, fast, command, **fields):
+    """A `RunConfig` with the fields that every app fills the same way."""
+    return RunConfig(
+        optimizer=_optimizer(args),
+        schedule=_schedule(args, fast),
+        hardware=hardware(args),
+        fast_dev_run=bool(fast),
+        replaced=tuple(fast.replaced) if fast else (),
+        command=command,
+        **fields,
+    )
+
+
 def _pretrain_files(args, kind, tag, fast):
     """A pretraining run's files: the preset `outputs/{kind}_{tag}`."""
     if fast:
@@ -203,24 +216,19 @@ def image_run_config(args, info, command="dreamkeras"):
     check_encoder_path(args.encoder)
     fast = _FastDevRun(args) if args.fast_dev_run else None
     model = vision_model(args, fast)
-    return RunConfig(
+    return _run_config(
+        args, fast, command,
         task="image",
         data=Data(
             dataset=info.name, data_dir=args.data_dir, num_classes=info.num_classes,
             native_shape=info.native_shape,
         ),
         model=model,
-        optimizer=_optimizer(args),
-        schedule=_schedule(args, fast),
         files=_classifier_files(args, info.name, fast),
-        hardware=hardware(args),
         augment=ImageAugment(
             randaugment=args.randaugment, magnitude=args.randaugment_magnitude,
             mixup_alpha=args.mixup_alpha,
         ),
-        fast_dev_run=bool(fast),
-        replaced=tuple(fast.replaced) if fast else (),
-        command=command,
     )
 
 
@@ -261,21 +269,16 @@ def text_run_config(args, info, command="dreamkeras"):
             # The CharCNN chain needs 27 positions for three blocks.
             max_length=fast.set("--max-length", 16 if model.chain != "charcnn" else 32),
         )
-    return RunConfig(
+    return _run_config(
+        args, fast, command,
         task="text",
         data=Data(
             dataset=info.name, data_dir=args.data_dir,
             yelp5=getattr(args, "yelp5", None), num_classes=info.num_classes,
         ),
         model=model,
-        optimizer=_optimizer(args),
-        schedule=_schedule(args, fast),
         files=files,
-        hardware=hardware(args),
         augment=TextAugment(augment=args.augment, rate=args.augment_rate),
-        fast_dev_run=bool(fast),
-        replaced=tuple(fast.replaced) if fast else (),
-        command=command,
     )
 
 
@@ -314,20 +317,15 @@ def mae_run_config(args, command="dreamkeras pretrain-mae"):
             model, encoder=fast.set("--encoder", "mae-tiny-32"),
             image_size=fast.set("--image-size", None),
         )
-    return RunConfig(
+    return _run_config(
+        args, fast, command,
         task="mae",
         data=Data(
             dataset=args.dataset, data_dir=args.data_dir, num_classes=1,
             native_shape=PRETRAIN_NATIVE_SHAPE,
         ),
         model=model,
-        optimizer=_optimizer(args),
-        schedule=_schedule(args, fast),
         files=files,
-        hardware=hardware(args),
-        fast_dev_run=bool(fast),
-        replaced=tuple(fast.replaced) if fast else (),
-        command=command,
     )
 
 
@@ -386,15 +384,10 @@ def mlm_run_config(args, command="dreamkeras pretrain-mlm"):
             max_sequence_length=fast.set("--max-sequence-length", 32),
             max_length=fast.set("--max-length", 16),
         )
-    return RunConfig(
+    return _run_config(
+        args, fast, command,
         task="mlm",
         data=Data(dataset="corpus", data_dir=None if fast else corpus),
         model=model,
-        optimizer=_optimizer(args),
-        schedule=_schedule(args, fast),
         files=files,
-        hardware=hardware(args),
-        fast_dev_run=bool(fast),
-        replaced=tuple(fast.replaced) if fast else (),
-        command=command,
     )
