@@ -166,9 +166,10 @@ BUILDERS = {
 
 
 # The default suite reloads one model of each family (a user's functional
-# model, a subclassed one, connections added to a KerasHub ResNet and to a
-# user's Sequential); the rest of the matrix runs with --run_large.
-DEFAULT_KINDS = ("functional-sleep", "subclassed", "add-resnet-dream", "add-sequential-cnn")
+# model, a subclassed one, connections added to a KerasHub ResNet and (with an
+# MAE, dreams included) to a user's Sequential); the rest of the matrix runs
+# with --run_large.
+DEFAULT_KINDS = ("functional-sleep", "subclassed", "add-resnet-sleep", "add-sequential-cnn")
 
 
 @pytest.mark.parametrize(
