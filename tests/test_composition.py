@@ -165,7 +165,20 @@ BUILDERS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(BUILDERS))
+# The default suite reloads one model of each family (a user's functional
+# model, a subclassed one, connections added to a KerasHub ResNet and (with an
+# MAE, dreams included) to a user's Sequential); the rest of the matrix runs
+# with --run_large.
+DEFAULT_KINDS = ("functional-sleep", "subclassed", "add-resnet-sleep", "add-sequential-cnn")
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        kind if kind in DEFAULT_KINDS else pytest.param(kind, marks=pytest.mark.large)
+        for kind in sorted(BUILDERS)
+    ],
+)
 def test_shared_frozen_model_reloads_once_and_frozen(kind, tmp_path):
     build, make_frozen = BUILDERS[kind]
     model = build(make_frozen())
@@ -310,8 +323,16 @@ TEXT_CHAINS = {"lstm": lstm_chain, "textcnn": textcnn_chain, "charcnn": charcnn_
 TEXT_FROZEN = {"sleep": tiny_roberta_backbone, "dream": tiny_roberta_masked_lm}
 
 
-@pytest.mark.parametrize("frozen", sorted(TEXT_FROZEN))
-@pytest.mark.parametrize("chain", sorted(TEXT_CHAINS))
+DEFAULT_TEXT_KINDS = (("lstm", "sleep"), ("textcnn", "dream"), ("charcnn", "sleep"))
+
+
+@pytest.mark.parametrize(
+    "chain,frozen",
+    [
+        pair if pair in DEFAULT_TEXT_KINDS else pytest.param(*pair, marks=pytest.mark.large)
+        for pair in [(c, f) for c in sorted(TEXT_CHAINS) for f in sorted(TEXT_FROZEN)]
+    ],
+)
 def test_text_chains_take_connections_and_reload(chain, frozen, tmp_path):
     model, points = TEXT_CHAINS[chain]()
     connected = dreamkeras.add_connections(

@@ -250,6 +250,7 @@ def test_check_gpu_flags():
     assert set(check_gpu_cli.installed_backends()) >= {BACKEND}
 
 
+@pytest.mark.large  # mixed precision training is in the default suite (test_vision_classifiers)
 @pytest.mark.skipif(BACKEND == "torch", reason="compiles a DreamNet; jax and tensorflow only")
 def test_one_precision_really_trains_and_is_read_back():
     """The real check on this machine: a small DreamNet-3 in mixed_bfloat16."""

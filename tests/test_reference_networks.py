@@ -7,7 +7,7 @@ import pytest
 import dreamkeras
 from apps import cifar100
 from dreamkeras.encoders import load_autoencoder
-from dreamkeras.models import reference_counts as counts
+from dreamkeras.models import reference_counts
 from dreamkeras.models import reference_networks as ref
 from dreamkeras.utils.profiling import parameter_counts
 from dreamkeras.visualization import dream_model
@@ -36,7 +36,7 @@ def test_the_formula_counts_the_built_network(kind, tmp_path):
     mae = _mae()
     model = ref.REFERENCE_CLASSES[kind](mae, num_classes=10, num_blocks=3, image_shape=(32, 32, 3))
     counts = parameter_counts(model)
-    formula = counts.reference_parameter_counts(
+    formula = reference_counts.reference_parameter_counts(
         kind, 10, 3, (32, 32, 3), mae.patch_size, counts["encoder"]
     )
     assert (formula["trainable"], formula["total"]) == (counts["trainable"], counts["total"])
@@ -88,23 +88,23 @@ def test_counts_at_224_against_the_reference_and_the_papers():
     733M, 621M trainable) follow from ours plus the layers its modules define
     and never call. Counting only (the formula was checked against a built
     network above; the full build is `large`)."""
-    dreamnet = counts.reference_parameter_counts("dreamnet", 100, 3, (224, 224, 3), 16, MAE_BASE)
+    dreamnet = reference_counts.reference_parameter_counts("dreamnet", 100, 3, (224, 224, 3), 16, MAE_BASE)
     assert round(dreamnet["reference_trainable"] / 1e6) == 621
     assert round(dreamnet["reference_total"] / 1e6) == 733
     # The unused Linear(768 -> 128*56*56) and 1x1 conv of the reference's DreamNet.
     assert dreamnet["reference_unused"] == 768 * 128 * 56 * 56 + 128 * 56 * 56 + 128 * 3 + 3
     assert dreamnet["trainable"] == OURS_AT_224["dreamnet"]["trainable"]
     assert dreamnet["total"] == OURS_AT_224["dreamnet"]["total"]
-    sleepnet = counts.reference_parameter_counts("sleepnet", 100, 3, (224, 224, 3), 16, MAE_BASE)
+    sleepnet = reference_counts.reference_parameter_counts("sleepnet", 100, 3, (224, 224, 3), 16, MAE_BASE)
     assert round(sleepnet["reference_trainable"] / 1e6) == 463
     assert sleepnet["reference_total"] == sleepnet["reference_trainable"]  # global MAE
     assert sleepnet["trainable"] == OURS_AT_224["sleepnet"]["trainable"]
     # Each pooled projection: Linear(768 -> 64*56*56), 154.3M, one per block.
     assert sleepnet["trainable"] > 3 * (768 * 64 * 56 * 56)
-    assert counts.REFERENCE_REPORTED["dreamnet"] == {"total": 733e6, "trainable": 621e6}
+    assert reference_counts.REFERENCE_REPORTED["dreamnet"] == {"total": 733e6, "trainable": 621e6}
     # The papers' rows are there to print next to ours.
-    assert counts.PAPER_TABLES["dreaming"]["dreamnet"][3] == (733e6, 42.1e9)
-    assert counts.PAPER_TABLES["vision"]["dreamnet"][3] == (209.12e6, 83.5e9)
+    assert reference_counts.PAPER_TABLES["dreaming"]["dreamnet"][3] == (733e6, 42.1e9)
+    assert reference_counts.PAPER_TABLES["vision"]["dreamnet"][3] == (209.12e6, 83.5e9)
 
 
 def test_the_reference_flag():
@@ -146,7 +146,7 @@ def test_the_full_size_reference_networks(kind):
     assert counts["encoder"] == MAE_BASE
     assert counts["trainable"] == OURS_AT_224[kind]["trainable"]
     assert counts["total"] == OURS_AT_224[kind]["total"]
-    comparison = counts.reference_comparison(model)
+    comparison = reference_counts.reference_comparison(model)
     assert round(comparison["reference"]["trainable"] / 1e6) == (621 if kind == "dreamnet" else 463)
-    lines = "\n".join(counts.comparison_lines(comparison))
+    lines = "\n".join(reference_counts.comparison_lines(comparison))
     assert "the reference" in lines and "Table 3" in lines

@@ -257,7 +257,11 @@ def test_chain_gradients_reach_trainable_weights_only(kind, chain):
 @pytest.mark.saving
 @pytest.mark.parametrize(
     "kind,chain",
-    [("sleep", "textcnn"), ("sleep", "charcnn"), ("dream", "charcnn")],
+    [
+        ("sleep", "textcnn"),
+        ("sleep", "charcnn"),
+        pytest.param("dream", "charcnn", marks=pytest.mark.large),
+    ],
 )
 def test_chain_save_load_round_trip(kind, chain, tmp_path):
     model = build(kind, chain, num_blocks=2 if chain == "textcnn" else 3)

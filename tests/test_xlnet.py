@@ -405,7 +405,11 @@ def test_base_size_parity(tmp_path, spiece):
 @pytest.mark.app
 @pytest.mark.parametrize(
     "model_kind,token_mode",
-    [("sleepnet", "straight_through"), ("sleepnet", "argmax"), ("dreamnet", "straight_through")],
+    [
+        pytest.param("sleepnet", "straight_through", marks=pytest.mark.large),
+        pytest.param("sleepnet", "argmax", marks=pytest.mark.large),
+        ("dreamnet", "straight_through"),  # the backbone and the LM head
+    ],
 )
 def test_text_app_with_xlnet_checkpoint(lm_checkpoint, tmp_path, model_kind, token_mode):
     from apps import text_folder
