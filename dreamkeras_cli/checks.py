@@ -193,9 +193,9 @@ def check_vision_model(args):
         ),
         (
             not (getattr(args, "architecture", "ours") == "reference"
-                 and args.model == "baseline"),
+                 and args.model in ("baseline", "smallcnn")),
             "--architecture reference builds the reference's SleepNet or DreamNet; "
-            "use --model sleepnet or dreamnet (the baseline is ours only).",
+            "use --model sleepnet or dreamnet (the baselines are ours only).",
         ),
         (
             args.image_size is None or args.image_size >= 8,

@@ -31,7 +31,8 @@ from dreamkeras_cli.runner import start_backend  # noqa: F401  (part of the API)
 from dreamkeras_cli.tool_commands import COMMANDS as TOOL_COMMANDS
 
 TOOLS = (
-    "pretrain-mae", "pretrain-mlm", "search", "search-text", "benchmark", "check-gpu", "dream", "text-preset",
+    "pretrain-mae", "pretrain-mlm", "search", "search-text", "compare", "benchmark", "check-gpu",
+    "dream", "text-preset",
 )
 
 
@@ -234,6 +235,7 @@ def main(argv=None):
             "\n  pretrain-mlm   masked-LM pretraining of a small RoBERTa on .txt files; a text preset"
             "\n  search         KerasTuner search over SleepNet / DreamNet hyperparameters"
             "\n  search-text    the same over text SleepNet / DreamNet (the text apps' flags)"
+            "\n  compare        train variants over seeds; a table with paired differences"
             "\n  benchmark      parameters, FLOPs, throughput and memory of one model"
             "\n  check-gpu      run first on a GPU machine: device, precision and XLA per backend"
             "\n  dream          a PNG grid of a saved DreamNet's dreams"
@@ -248,6 +250,10 @@ def main(argv=None):
         return pretrain_app(rest, prog=prog)
     if name == "pretrain-mlm":
         return pretrain_mlm_app(rest, prog=prog)
+    if name == "compare":
+        from dreamkeras_cli.compare import compare_app
+
+        return compare_app(rest, prog=prog)
     if name in TOOL_COMMANDS:
         return TOOL_COMMANDS[name](rest, prog=prog)
     return fail(f"unknown command {name!r}; one of: {', '.join(names)}.")

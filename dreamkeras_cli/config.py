@@ -212,8 +212,8 @@ class VisionModel:
 
     @property
     def uses_encoder_weights(self):
-        """bool: the model calls the encoder (not the baseline)."""
-        return self.kind != "baseline"
+        """bool: the model calls the encoder (not the baselines)."""
+        return self.kind not in ("baseline", "smallcnn")
 
     @property
     def uses_autoencoder(self):

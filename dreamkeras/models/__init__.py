@@ -11,6 +11,7 @@ from dreamkeras.models.reference_networks import ReferenceSleepNet as ReferenceS
 from dreamkeras.models.reference_networks import (
     build_reference_network as build_reference_network,
 )
+from dreamkeras.models.small_cnn import SmallCNN as SmallCNN
 from dreamkeras.models.vision_chain import ChainClassifier as ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet as DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet as SleepNet

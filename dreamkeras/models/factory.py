@@ -1,10 +1,11 @@
 """Builds the vision classifiers from names, for the apps and the benchmark."""
 
+from dreamkeras.models.small_cnn import SmallCNN
 from dreamkeras.models.vision_chain import ChainClassifier
 from dreamkeras.models.vision_classifiers import DreamNet
 from dreamkeras.models.vision_classifiers import SleepNet
 
-MODEL_TYPES = ("sleepnet", "dreamnet", "baseline")
+MODEL_TYPES = ("sleepnet", "dreamnet", "baseline", "smallcnn")
 
 
 def build_vision_classifier(
@@ -24,13 +25,15 @@ def build_vision_classifier(
     dropout=0.0,
     xla_cpu_kernels=None,
 ):
-    """Returns a SleepNet, DreamNet or chain baseline with its frozen model.
+    """Returns a SleepNet, DreamNet, chain baseline or small CNN.
 
     Args:
-        model_type: `"sleepnet"`, `"dreamnet"` or `"baseline"`.
+        model_type: `"sleepnet"`, `"dreamnet"`, `"baseline"` (the chain
+            without connections) or `"smallcnn"` (`SmallCNN`, `width` filters
+            in its first stage).
         encoder: str or model. Name for `dreamkeras.encoders.load_encoder`
             (SleepNet) or `load_autoencoder` (DreamNet), or the model already
-            loaded. The baseline uses it only for the default `image_shape`,
+            loaded. The baselines use it only for the default `image_shape`,
             so that comparisons see the same input.
         num_classes: int. Number of classes.
         image_shape: optional (int, int, int). Model input; defaults to the
@@ -76,6 +79,10 @@ def build_vision_classifier(
             encoder_image_shape(encoder)
             if isinstance(encoder, str)
             else tuple(encoder.image_shape)
+        )
+    if model_type == "smallcnn":
+        return SmallCNN(
+            num_classes, image_shape=tuple(image_shape), width=width, dropout=dropout
         )
     if stem == "auto":
         stem = "cifar" if min(image_shape[:2]) < 64 else "imagenet"

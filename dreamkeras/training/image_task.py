@@ -260,6 +260,8 @@ def build_model(model, num_classes, image_shape, encoder=None):
 
 def encoder_text(model):
     """How the header names a vision model's encoder."""
+    if model.kind == "smallcnn":
+        return "no encoder (a plain CNN)"
     if not model.uses_encoder_weights:
         return "no encoder (the chain alone)"
     if is_named_size(model.encoder):
@@ -376,6 +378,8 @@ def model_text(model, model_config):
             f"{name}, the reference implementation's network (docs/reproduction.md), "
             f"{classifier.parameter_text(model)}"
         )
+    if model_config.kind == "smallcnn":
+        return f"SmallCNN of width {model_config.width}, {classifier.parameter_text(model)}"
     if model_config.kind == "baseline":
         name = f"{type(model).__name__} ({model_config.blocks} blocks)"
     return (

@@ -114,6 +114,11 @@ COMMANDS = {
              "output"),
         ),
     ),
+    "compare": (
+        ("comparison", ("dataset", "variant", "seeds", "common", "compare_metric", "output",
+                        "overwrite", "report_only")),
+        ("backend and hardware", ("backend", "debug")),
+    ),
     "check-gpu": (
         ("check", ("backends", "precisions", "steps", "batch_size", "output")),
         ("backend and hardware", ("debug",)),

@@ -4,7 +4,7 @@ import argparse
 import dataclasses
 
 BACKENDS = ("jax", "tensorflow", "torch")
-VISION_MODELS = ("dreamnet", "sleepnet", "baseline")
+VISION_MODELS = ("dreamnet", "sleepnet", "baseline", "smallcnn")
 ARCHITECTURES = ("ours", "reference")
 TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
 PRECISIONS = ("auto", "none", "mixed_float16", "mixed_bfloat16")

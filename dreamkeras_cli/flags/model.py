@@ -17,7 +17,9 @@ MODEL_FLAGS = {
         help={
             "vision": "dreamnet: frozen autoencoder connections plus the dream "
             "block; sleepnet: frozen encoder connections; baseline: the same "
-            "chain without connections.",
+            "chain without connections; smallcnn: a plain small CNN (2 x 2 "
+            "Conv-BN-ReLU with pooling, a dense layer; --width filters first), "
+            "the reference a chain should match.",
             "text": "dreamnet: frozen masked-LM connections plus the dream "
             "block; sleepnet: frozen encoder connections; lstm: the same LSTM "
             "chain without connections; textcnn: Kim's TextCNN. The baselines "
@@ -213,7 +215,10 @@ MODEL_FLAGS = {
     ),
     "dataset": F(
         ("--dataset", "--data"),
-        default={"mae": "fashion_mnist", "search": "fashion_mnist", "search-text": "ag_news"},
+        default={
+            "mae": "fashion_mnist", "search": "fashion_mnist", "search-text": "ag_news",
+            "compare": "fashion_mnist",
+        },
         help={
             "mae": "fashion_mnist (the original gz files; 28x28 grayscale, "
             "repeated to 3 channels and resized), image_folder (every image "
@@ -223,6 +228,8 @@ MODEL_FLAGS = {
             "search": "Dataset, one of the vision apps' datasets.",
             "search-text": "Dataset, one of the text apps' datasets (ag_news, imdb, "
             "yelp, text_folder with --data-dir).",
+            "compare": "Dataset, one of the training apps' (its app's flags, "
+            "--data-dir included, go in --common).",
         },
     ),
 }

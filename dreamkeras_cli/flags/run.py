@@ -208,6 +208,9 @@ RUN_FLAGS = {
             "outputs/mlm_<corpus folder name>.",
             "benchmark": "JSON file for the figures. Default: none (printed only).",
             "check-gpu": "JSON file for the reports. Default: none (printed only).",
+            "compare": "Folder of the comparison: every run's model, report and "
+            "logs, and the table (results.md, results.json, results.png). "
+            "Default: comparisons/<dataset>.",
         },
     ),
     "logdir": F(
@@ -231,6 +234,8 @@ RUN_FLAGS = {
             "search": "Delete an existing project and start afresh (otherwise "
             "the search resumes).",
             "text-preset": "Replace an existing output folder.",
+            "compare": "Delete an existing comparison folder and start afresh "
+            "(otherwise the comparison resumes, skipping finished runs).",
         },
     ),
     "resume": F(

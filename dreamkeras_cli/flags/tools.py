@@ -44,8 +44,35 @@ TOOL_FLAGS = {
     "tuner_seed": F(("--tuner-seed",), default=1, type=int, help="Seed of the search algorithm."),
     "report_only": F(
         ("--report-only",), kind="switch",
-        help="Run no trial: write the table and the best model of the "
-        "project's completed trials (e.g. of a search stopped early).",
+        help={
+            "default": "Run no trial: write the table and the best model of the "
+            "project's completed trials (e.g. of a search stopped early).",
+            "compare": "Train nothing: write the table of the finished runs.",
+        },
+    ),
+    # === Comparison of variants (dreamkeras compare) ===
+    "variant": F(
+        ("--variant",), kind="append", metavar="NAME=FLAGS",
+        help="A variant to train: a name, '=', and the training app's flags "
+        "that make it, e.g. --variant 'sleepnet=--model sleepnet --encoder "
+        "presets/mae' (repeat for each; at least one). The first is the "
+        "reference of the paired differences.",
+    ),
+    "seeds": F(
+        ("--seeds",), kind="list", type=int, metavar="SEED", default=[1, 2, 3],
+        help="Seeds; every variant trains once per seed.",
+    ),
+    "common": F(
+        ("--common",), metavar="FLAGS",
+        help="Training app flags of every variant (a variant's own flags win), "
+        "e.g. --common '--epochs 2 --train-subset 5000'.",
+    ),
+    "compare_metric": F(
+        ("--metric",), dest="metric", default="selected_test_accuracy",
+        choices=("selected_test_accuracy", "best_val_accuracy", "test_accuracy"),
+        help="Figure of the table: the test accuracy of the model selected on "
+        "validation (its best epoch), the best validation accuracy, or the "
+        "final model's test accuracy.",
     ),
     # === Benchmark ===
     "num_classes": F(
