@@ -147,14 +147,13 @@ def write_results(output, spec, seeds, metric, show=True):
             if report is not None:
                 runs.append({"variant": name, "seed": seed, **comparison.run_metrics(report)})
     summary = comparison.summarize(runs, list(spec["variants"]), metric=metric)
-    flags = {
-        name: shlex.join(spec["common"] + value) for name, value in spec["variants"].items()
-    }
+    flags = {name: shlex.join(value) for name, value in spec["variants"].items()}
     title = f"{spec['dataset']}, seeds {' '.join(map(str, seeds))}"
     table = comparison.markdown_table(summary, flags)
     text = (
         f"# Comparison on {spec['dataset']}\n\n{len(runs)} finished runs; seeds "
-        f"{', '.join(map(str, seeds))}; figure: {metric} (selected on validation "
+        f"{', '.join(map(str, seeds))}; flags of every variant: "
+        f"`{shlex.join(spec['common'])}`; figure: {metric} (selected on validation "
         f"unless it says test_accuracy). Paired differences are per seed against "
         f"the first variant, with a t 95% confidence interval.\n\n{table}"
     )

@@ -24,6 +24,7 @@ def build_vision_classifier(
     remat=False,
     dropout=0.0,
     xla_cpu_kernels=None,
+    head="pool",
 ):
     """Returns a SleepNet, DreamNet, chain baseline or small CNN.
 
@@ -41,8 +42,8 @@ def build_vision_classifier(
         stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
             below 64 pixels, else `"imagenet"`.
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
-        stop_gradient, remat, dropout, xla_cpu_kernels: see
-        `SleepNet`/`DreamNet`.
+        stop_gradient, remat, dropout, xla_cpu_kernels, head: see
+        `SleepNet`/`DreamNet` (`head` does not apply to the small CNN).
 
     Returns:
         A `keras.Model`.
@@ -95,6 +96,7 @@ def build_vision_classifier(
         stem=stem,
         dropout=dropout,
         xla_cpu_kernels=xla_cpu_kernels,
+        head=head,
     )
     if model_type == "baseline":
         return ChainClassifier(**common)

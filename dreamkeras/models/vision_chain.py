@@ -17,6 +17,9 @@ from dreamkeras.models.rebuilt import RebuiltModel
 from dreamkeras.models.rebuilt import softmax_head
 
 MAX_BLOCKS = 4
+# "pool": global average pooling and the softmax layer (the ResNet head);
+# "dense": flatten, a hidden ReLU layer of `head_units`, the softmax layer.
+HEADS = ("pool", "dense")
 
 
 def _check_arguments(num_classes, num_blocks, chain, stem, image_shape, width):
@@ -77,15 +80,20 @@ class VisionChainClassifier(RebuiltModel, keras.Model):
         frozen_model=None,
         connection_options=None,
         xla_cpu_kernels=None,
+        head="pool",
+        head_units=128,
         dtype=None,
         **kwargs,
     ):
+        if head not in HEADS:
+            raise ValueError(f"`head` must be one of {HEADS}. Received: head={head!r}.")
         if xla_cpu_kernels is None:
             xla_cpu_kernels = xla_cpu.enabled()
         with xla_cpu.kernels(xla_cpu_kernels):
             inputs, outputs, chain_source, width, stem, image_shape = self._graph(
                 num_classes, num_blocks, chain, width, stem, image_shape, dropout,
                 head_dtype, chain_source, frozen_model, connection_options, dtype,
+                head, head_units,
             )
         super().__init__(inputs=inputs, outputs=outputs, dtype=dtype, **kwargs)
 
@@ -100,11 +108,14 @@ class VisionChainClassifier(RebuiltModel, keras.Model):
         self.dropout = dropout
         self.head_dtype = head_dtype
         self.xla_cpu_kernels = bool(xla_cpu_kernels)
+        self.head = head
+        self.head_units = head_units
 
     @staticmethod
     def _graph(
         num_classes, num_blocks, chain, width, stem, image_shape, dropout,
         head_dtype, chain_source, frozen_model, connection_options, dtype,
+        head="pool", head_units=128,
     ):
         image_shape = _check_arguments(
             num_classes, num_blocks, chain, stem, image_shape, width
@@ -145,7 +156,13 @@ class VisionChainClassifier(RebuiltModel, keras.Model):
                     x, dreams, image_shape, stem, width, _bottleneck(chain),
                     num_blocks, policy,
                 )
-        x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
+        if head == "dense":
+            x = keras.layers.Flatten(dtype=policy, name="flatten")(x)
+            x = keras.layers.Dense(
+                head_units, activation="relu", dtype=policy, name="head_hidden"
+            )(x)
+        else:
+            x = keras.layers.GlobalAveragePooling2D(dtype=policy, name="pool")(x)
         outputs = softmax_head(x, num_classes, dropout, head_dtype, policy)
         return inputs, outputs, chain_source, width, stem, image_shape
 
@@ -166,6 +183,8 @@ class VisionChainClassifier(RebuiltModel, keras.Model):
                 "dropout": self.dropout,
                 "head_dtype": self.head_dtype,
                 "xla_cpu_kernels": self.xla_cpu_kernels,
+                "head": self.head,
+                "head_units": self.head_units,
             }
         )
         return config
@@ -242,6 +261,11 @@ class ChainClassifier(VisionChainClassifier):
         dropout: float. Dropout before the head.
         head_dtype: dtype of the head. Defaults to `"float32"` so outputs stay
             float32 under mixed precision.
+        head: `"pool"` (default: global average pooling, then the softmax
+            layer, as in ResNets) or `"dense"` (flatten the last map, a ReLU
+            layer of `head_units`, then the softmax layer: keeps where things
+            are, which narrow chains on small images need in short runs).
+        head_units: int. Units of the `"dense"` head's hidden layer.
         xla_cpu_kernels: optional bool. Build with the XLA:CPU kernels of
             `dreamkeras.xla_cpu` (same weights and values, faster on a CPU
             under XLA); defaults to that switch's state.
@@ -272,11 +296,14 @@ class ChainClassifier(VisionChainClassifier):
         dropout=0.0,
         head_dtype="float32",
         xla_cpu_kernels=None,
+        head="pool",
+        head_units=128,
         dtype=None,
         **kwargs,
     ):
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
             head_dtype, chain_source=chain_source,
-            xla_cpu_kernels=xla_cpu_kernels, dtype=dtype, **kwargs,
+            xla_cpu_kernels=xla_cpu_kernels, head=head, head_units=head_units,
+            dtype=dtype, **kwargs,
         )

@@ -42,6 +42,8 @@ class ConnectedChainClassifier(VisionChainClassifier):
         dropout=0.0,
         head_dtype="float32",
         xla_cpu_kernels=None,
+        head="pool",
+        head_units=128,
         dtype=None,
         **kwargs,
     ):
@@ -58,7 +60,7 @@ class ConnectedChainClassifier(VisionChainClassifier):
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
             head_dtype, chain_source=chain_source, frozen_model=frozen_model,
             connection_options=options, xla_cpu_kernels=xla_cpu_kernels,
-            dtype=dtype, **kwargs,
+            head=head, head_units=head_units, dtype=dtype, **kwargs,
         )
         setattr(self, self.frozen_model_name, frozen_model)
         for name in CONNECTION_OPTIONS:
@@ -116,6 +118,7 @@ class SleepNet(ConnectedChainClassifier):
             pass instead of keeping their activations (less memory, one more
             encoder forward pass; same gradients).
         dropout: float. Dropout before the head.
+        head, head_units: the head (see `ChainClassifier`).
         head_dtype: dtype of the head. Defaults to `"float32"`.
         xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
@@ -175,6 +178,7 @@ class DreamNet(ConnectedChainClassifier):
             backward pass instead of keeping their activations (less memory,
             one more forward pass; same gradients).
         dropout: float. Dropout before the head.
+        head, head_units: the head (see `ChainClassifier`).
         head_dtype: dtype of the head. Defaults to `"float32"`.
         xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.

@@ -254,7 +254,7 @@ def build_model(model, num_classes, image_shape, encoder=None):
         stem=model.stem, projection=model.projection, mask_ratio=model.mask_ratio,
         trainable_encoder=model.unfreeze, stop_gradient=model.stop_gradient,
         remat=model.remat, dropout=model.dropout,
-        xla_cpu_kernels=model.xla_cpu_kernels,
+        xla_cpu_kernels=model.xla_cpu_kernels, head=model.head,
     )
 
 

@@ -35,7 +35,7 @@ RECIPE = (
 VISION_MODEL = (
     "model", "architecture", "blocks", "chain", "width", "stem", "encoder", "unfreeze",
     "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size",
-    "dropout",
+    "dropout", "head",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_AUGMENT = ("augment", "augment_rate")

@@ -158,6 +158,13 @@ MODEL_FLAGS = {
             "0.5 for textcnn.",
         },
     ),
+    "head": F(
+        ("--head",), default="pool", choices=("pool", "dense"),
+        help="Classifier head of the chain models: pool (global average pooling "
+        "and the softmax layer, the ResNet head) or dense (flatten the last map, "
+        "a ReLU layer of 128 units, the softmax layer: keeps where things are, "
+        "see docs/results.md for small images).",
+    ),
     "block_depth": F(
         ("--block-depth",), default=1, type=int,
         help="LSTMs per block of the LSTM chain (and per layer of --model "
