@@ -144,10 +144,16 @@ def with_validation(data, fraction=DEFAULT_VALIDATION_SHARE, seed=SPLIT_SEED):
     if train_size is not None and validation_size is not None:
         train_size -= validation_size
     how = "exactly" if exact else "about"
+    train, validation = data.train.filter(is_train), data.train.filter(is_validation)
+    if exact and train_size is not None:
+        # Sizes Keras can see: otherwise every first epoch ends in its
+        # "Your input ran out of data" warning.
+        train = train.apply(tf.data.experimental.assert_cardinality(train_size))
+        validation = validation.apply(tf.data.experimental.assert_cardinality(validation_size))
     return dataclasses.replace(
         data,
-        train=data.train.filter(is_train),
-        validation=data.train.filter(is_validation),
+        train=train,
+        validation=validation,
         train_size=train_size,
         validation_size=validation_size,
         validation_split=(
