@@ -176,7 +176,7 @@ def vision_model(args, fast=None):
         stop_gradient=args.stop_gradient, remat=args.remat,
         xla_cpu_kernels=getattr(args, "xla_cpu_kernels", False),
         image_size=args.image_size, dropout=args.dropout,
-        head=getattr(args, "head", "pool"),
+        head=getattr(args, "head", "auto"),
     )
     if fast is None:
         return model

@@ -209,7 +209,7 @@ class VisionModel:
     xla_cpu_kernels: bool = False
     image_size: int = None
     dropout: float = 0.0
-    head: str = "pool"
+    head: str = "auto"
 
     @property
     def uses_encoder_weights(self):

@@ -38,3 +38,12 @@ def test_pool_head_is_the_default_and_bad_heads_are_refused():
     with pytest.raises(ValueError, match="head"):
         dreamkeras.ChainClassifier(num_classes=3, num_blocks=1, width=4, stem="cifar",
                                    image_shape=(8, 8, 3), head="mlp")
+
+
+@pytest.mark.parametrize("size, head", [(32, "dense"), (64, "pool")])
+def test_auto_head_is_dense_on_small_images_only(size, head):
+    model = dreamkeras.models.build_vision_classifier(
+        "baseline", "vit-tiny-32", num_classes=3, image_shape=(size, size, 3),
+        num_blocks=1, width=2, head="auto",
+    )
+    assert model.head == head

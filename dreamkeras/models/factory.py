@@ -42,8 +42,11 @@ def build_vision_classifier(
         stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
             below 64 pixels, else `"imagenet"`.
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
-        stop_gradient, remat, dropout, xla_cpu_kernels, head: see
-        `SleepNet`/`DreamNet` (`head` does not apply to the small CNN).
+        stop_gradient, remat, dropout, xla_cpu_kernels: see
+        `SleepNet`/`DreamNet`.
+        head: `"pool"` (default), `"dense"` (see `ChainClassifier`), or
+            `"auto"`: `"dense"` below 64 pixels, else `"pool"` (the apps'
+            default; does not apply to the small CNN).
 
     Returns:
         A `keras.Model`.
@@ -85,8 +88,11 @@ def build_vision_classifier(
         return SmallCNN(
             num_classes, image_shape=tuple(image_shape), width=width, dropout=dropout
         )
+    small = min(image_shape[:2]) < 64
     if stem == "auto":
-        stem = "cifar" if min(image_shape[:2]) < 64 else "imagenet"
+        stem = "cifar" if small else "imagenet"
+    if head == "auto":
+        head = "dense" if small else "pool"
     common = dict(
         num_classes=num_classes,
         image_shape=tuple(image_shape),

@@ -159,11 +159,12 @@ MODEL_FLAGS = {
         },
     ),
     "head": F(
-        ("--head",), default="pool", choices=("pool", "dense"),
+        ("--head",), default="auto", choices=("auto", "pool", "dense"),
         help="Classifier head of the chain models: pool (global average pooling "
-        "and the softmax layer, the ResNet head) or dense (flatten the last map, "
-        "a ReLU layer of 128 units, the softmax layer: keeps where things are, "
-        "see docs/results.md for small images).",
+        "and the softmax layer, the ResNet head), dense (flatten the last map, "
+        "a ReLU layer of 128 units, the softmax layer: keeps where things are; "
+        "on 32x32 Fashion-MNIST it lifts the width-16 chain by 7 points in short "
+        "runs, docs/results.md), or auto: dense below 64 pixels, else pool.",
     ),
     "block_depth": F(
         ("--block-depth",), default=1, type=int,
