@@ -181,6 +181,8 @@ class RunBackup(keras.callbacks.Callback):
         output_before: list or None. `file_signature` of the output when the
             run first started.
         advice: str or None. The fix a failed write names.
+        writes: bool. False on the processes of a multi-process run other
+            than the chief: they keep the state in memory and write nothing.
 
     Example:
 
@@ -202,8 +204,10 @@ class RunBackup(keras.callbacks.Callback):
         fingerprint=None,
         output_before=None,
         advice=None,
+        writes=True,
     ):
         super().__init__()
+        self.writes = writes
         if mode not in ("max", "min"):
             raise ValueError(f"`mode` must be 'max' or 'min'. Received: {mode!r}.")
         self.backup_dir = backup_dir
@@ -247,7 +251,8 @@ class RunBackup(keras.callbacks.Callback):
                 f"Run with the settings of the interrupted run to resume it, or pass "
                 f"--restart to discard it."
             ) from None
-        write_state(self.backup_dir, self.state, advice=self.advice)
+        if self.writes:
+            write_state(self.backup_dir, self.state, advice=self.advice)
 
     def _improved(self, value):
         if value is None or not math.isfinite(value):
@@ -274,6 +279,13 @@ class RunBackup(keras.callbacks.Callback):
         best = dict(
             best_value=self.state.best_value, best_epoch=self.state.best_epoch, best_pending=None
         )
+        if not self.writes:
+            if self.best_path and self._improved(value):
+                best = dict(best_value=value, best_epoch=done, best_pending=None)
+            self.state = dataclasses.replace(
+                self.state, epochs_done=done, history=history, **best
+            )
+            return
         if self.best_path and self._improved(value):
             pending = pending_name(self.best_path, done)
             with atomic.replacing(pending, advice=self.advice, point="best_write") as temporary:
@@ -307,5 +319,5 @@ class RunBackup(keras.callbacks.Callback):
 
     def remove(self):
         """Deletes the backup (call it once the final model and report are written)."""
-        if os.path.isdir(self.backup_dir):
+        if self.writes and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir)

@@ -13,11 +13,13 @@ JAX only: the torch and tensorflow backends are refused with the supported
 way (`docs/distributed.md`).
 """
 
+import argparse
 import os
 
 import keras
 
 from dreamkeras_cli.config import TrainingSetupError
+from dreamkeras_cli.flags.base import mesh_shape
 
 BATCH_AXIS = "batch"
 MODEL_AXIS = "model"
@@ -229,17 +231,10 @@ def parse_mesh(text):
     parse_mesh("2x2")  # (2, 2)
     ```
     """
-    parts = str(text).lower().split("x")
     try:
-        shape = tuple(int(part) for part in parts)
-    except ValueError:
-        shape = ()
-    if len(shape) != 2 or min(shape) < 1:
-        raise ValueError(
-            f"--mesh takes BATCHxMODEL, two positive integers such as 4x1 or "
-            f"2x2. Received: {text!r}."
-        )
-    return shape
+        return mesh_shape(text)
+    except argparse.ArgumentTypeError as error:
+        raise ValueError(f"--mesh {error}.") from None
 
 
 def encoder_layout_map(device_mesh):

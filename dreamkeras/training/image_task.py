@@ -14,6 +14,7 @@ from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
+from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
 from dreamkeras.training.flops import count_flops
@@ -168,16 +169,28 @@ def make_pipelines(config, data, image_shape):
     ```
     """
     schedule, augment = config.schedule, config.augment
-    options = _pipeline_options(config, data, image_shape)
+    train, options = _process_part(config, data, image_shape, data.train)
     train_ds = build_pipeline(
-        data.train, training=True, randaugment=augment.randaugment,
+        train, training=True, randaugment=augment.randaugment,
         randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
         repeat=schedule.steps_per_epoch is not None, **options,
     )
+    held_out, options = _process_part(config, data, image_shape, data.eval)
     eval_ds = build_pipeline(
-        data.eval, training=False, drop_remainder=config.hardware.distribute, **options
+        held_out, training=False, drop_remainder=config.hardware.distribute, **options
     )
     return train_ds, eval_ds
+
+
+def _process_part(config, data, image_shape, dataset):
+    """This process's part of `dataset` and its pipeline options (batch size).
+
+    In a multi-process run each process reads every n-th example and batches
+    `--batch-size / n` of them (`dreamkeras.training.distribution`).
+    """
+    options = _pipeline_options(config, data, image_shape)
+    dataset, options["batch_size"] = shard_for_process(dataset, options["batch_size"])
+    return dataset, options
 
 
 def _pipeline_options(config, data, image_shape):
@@ -201,9 +214,9 @@ def validation_pipeline(config, data, image_shape):
     """
     if data.validation is None:
         return None
+    validation, options = _process_part(config, data, image_shape, data.validation)
     return build_pipeline(
-        data.validation, training=False, drop_remainder=config.hardware.distribute,
-        **_pipeline_options(config, data, image_shape),
+        validation, training=False, drop_remainder=config.hardware.distribute, **options
     )
 
 
