@@ -350,8 +350,7 @@ def shard_for_process(dataset, global_batch_size, size=None):
         process.
 
     Raises:
-        TrainingSetupError: a batch that does not split over the processes,
-            or a dataset of unknown size.
+        TrainingSetupError: a batch that does not split over the processes.
 
     Example:
 
@@ -369,10 +368,8 @@ def shard_for_process(dataset, global_batch_size, size=None):
         )
     if size is None:
         size = int(dataset.cardinality())
-    if size < 0:
-        raise TrainingSetupError(
-            "A multi-process run needs a dataset of known size to give every "
-            "process the same number of steps; pass --steps-per-epoch."
-        )
-    kept = size - size % global_batch_size
-    return dataset.take(kept).shard(count, process_index()), global_batch_size // count
+    if size >= 0:
+        dataset = dataset.take(size - size % global_batch_size)
+    # Of unknown size, the parts may differ by a batch: --steps-per-epoch and
+    # --eval-steps keep the processes in step.
+    return dataset.shard(count, process_index()), global_batch_size // count

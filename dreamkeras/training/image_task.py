@@ -169,27 +169,27 @@ def make_pipelines(config, data, image_shape):
     ```
     """
     schedule, augment = config.schedule, config.augment
-    train, options = _process_part(config, data, image_shape, data.train)
+    train, options = _process_part(config, data, image_shape, data.train, data.train_size)
     train_ds = build_pipeline(
         train, training=True, randaugment=augment.randaugment,
         randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
         repeat=schedule.steps_per_epoch is not None, **options,
     )
-    held_out, options = _process_part(config, data, image_shape, data.eval)
+    held_out, options = _process_part(config, data, image_shape, data.eval, data.eval_size)
     eval_ds = build_pipeline(
         held_out, training=False, drop_remainder=config.hardware.distribute, **options
     )
     return train_ds, eval_ds
 
 
-def _process_part(config, data, image_shape, dataset):
+def _process_part(config, data, image_shape, dataset, size):
     """This process's part of `dataset` and its pipeline options (batch size).
 
     In a multi-process run each process reads every n-th example and batches
     `--batch-size / n` of them (`dreamkeras.training.distribution`).
     """
     options = _pipeline_options(config, data, image_shape)
-    dataset, options["batch_size"] = shard_for_process(dataset, options["batch_size"])
+    dataset, options["batch_size"] = shard_for_process(dataset, options["batch_size"], size)
     return dataset, options
 
 
@@ -214,7 +214,9 @@ def validation_pipeline(config, data, image_shape):
     """
     if data.validation is None:
         return None
-    validation, options = _process_part(config, data, image_shape, data.validation)
+    validation, options = _process_part(
+        config, data, image_shape, data.validation, data.validation_size
+    )
     return build_pipeline(
         validation, training=False, drop_remainder=config.hardware.distribute, **options
     )
