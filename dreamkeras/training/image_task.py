@@ -14,6 +14,7 @@ from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
+from dreamkeras.training.distribution import process_count
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
@@ -351,7 +352,8 @@ class ImageClassification:
                 )
 
         callbacks = []
-        if has_dreams(model):
+        # The dream pictures predict on one process's arrays: one process only.
+        if has_dreams(model) and process_count() == 1:
             images = dream_sample_images(config, data, image_shape)
             if images is not None:
                 callbacks.append(DreamImagesCallback(images, config.files.logdir))
