@@ -415,6 +415,8 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     if chief:
         with atomic.replacing(files.output, advice=advice, point="final_write") as temporary:
             run.save(model, temporary)
+    # The other processes may read the output (the fast dev run's reload check).
+    distribution.barrier("dreamkeras_output_written")
     faults.reached("final_written")
     timings["save"] = time.perf_counter() - tick
 
