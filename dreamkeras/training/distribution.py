@@ -14,7 +14,11 @@ way (`docs/distributed.md`).
 """
 
 import argparse
+import contextlib
 import os
+import re
+import shutil
+import tempfile
 
 import keras
 
@@ -219,6 +223,28 @@ def barrier(name):
         multihost_utils.sync_global_devices(name)
 
 
+@contextlib.contextmanager
+def throwaway_path(path):
+    """A path named like `path` in a new temporary folder, removed afterwards.
+
+    The processes other than the chief save there: Keras' saving runs JAX
+    collectives (variables it creates, arrays it reads) that every process
+    of a multi-process run must join, but only the chief keeps the file.
+
+    Example:
+
+    ```python
+    with throwaway_path("runs/m.keras") as scratch:
+        model.save(scratch)  # every process takes part; nothing is kept
+    ```
+    """
+    folder = tempfile.mkdtemp(prefix="dreamkeras-throwaway-")
+    try:
+        yield os.path.join(folder, os.path.basename(path))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def parse_mesh(text):
     """`"2x4"` -> `(2, 4)`: the `batch` and `model` sizes of the device mesh.
 
@@ -283,6 +309,28 @@ def check_divisible(mesh_shape, num_heads=None, mlp_dim=None, what="the encoder"
             )
 
 
+class _CheckedModelParallel(keras.distribution.ModelParallel):
+    """`ModelParallel` that checks each sharded variable against the mesh.
+
+    As the model is built, every variable the layout map splits over
+    `model` goes through `check_divisible` (its heads or MLP units), so a
+    `--mesh` that does not fit the encoder is one `TrainingSetupError`, not
+    a JAX sharding error.
+    """
+
+    def get_variable_layout(self, variable):
+        layout = super().get_variable_layout(variable)
+        mesh_shape = tuple(self.device_mesh.shape)
+        for axis, name in enumerate(getattr(layout, "axes", None) or ()):
+            if name == MODEL_AXIS and axis < len(variable.shape):
+                count = variable.shape[axis]
+                if re.match(_ATTENTION, variable.path):
+                    check_divisible(mesh_shape, num_heads=count, what=variable.path)
+                else:
+                    check_divisible(mesh_shape, mlp_dim=count, what=variable.path)
+        return layout
+
+
 def make_distribution(mesh_shape=None, devices=None):
     """The Keras distribution of a `(batch, model)` mesh over all devices.
 
@@ -325,7 +373,7 @@ def make_distribution(mesh_shape=None, devices=None):
             f"(data parallel) across processes."
         )
     mesh = keras.distribution.DeviceMesh((batch, model), (BATCH_AXIS, MODEL_AXIS), devices)
-    return keras.distribution.ModelParallel(
+    return _CheckedModelParallel(
         layout_map=encoder_layout_map(mesh), batch_dim_name=BATCH_AXIS,
         auto_shard_dataset=False,
     )

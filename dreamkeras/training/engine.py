@@ -412,9 +412,14 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     timings["evaluate"] = time.perf_counter() - tick
     tick = time.perf_counter()
     advice = _write_advice(files, f"all {backup.epochs_done} trained epochs")
+    # Every process saves (Keras' saving runs JAX collectives that all must
+    # join); only the chief keeps the file.
     if chief:
-        with atomic.replacing(files.output, advice=advice, point="final_write") as temporary:
-            run.save(model, temporary)
+        saving = atomic.replacing(files.output, advice=advice, point="final_write")
+    else:
+        saving = distribution.throwaway_path(files.output)
+    with saving as temporary:
+        run.save(model, temporary)
     # The other processes may read the output (the fast dev run's reload check).
     distribution.barrier("dreamkeras_output_written")
     faults.reached("final_written")
@@ -465,6 +470,14 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     faults.reached("report_written")
     backup.remove()
     lines = run.summary(report) if run.summary else []
+    if not chief:
+        # Only the chief wrote: the others say so instead of "Saved ...".
+        lines = [line for line in lines if not line.startswith("Saved")]
+        lines.append(
+            f"Process {distribution.process_index()} of {distribution.process_count()}: "
+            f"the chief (process 0) wrote {files.output}, {files.report} and the logs "
+            f"in {files.logdir}."
+        )
     if config.fast_dev_run:
         lines.append("FAST DEV RUN finished: NOT a real run (generated data, random weights).")
     print("\n".join(lines), flush=True)

@@ -62,6 +62,8 @@ def load_run_encoder(model):
     loader = load_autoencoder if model.uses_autoencoder else load_encoder
     try:
         return loader(model.encoder)
+    except TrainingSetupError:  # A --mesh that does not fit the encoder.
+        raise
     except Exception as error:  # Missing files, no network, bad names.
         local = os.path.isdir(model.encoder)
         raise TrainingSetupError(
