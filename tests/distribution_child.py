@@ -104,6 +104,18 @@ def encoder_layouts(mesh):
         keras.distribution.set_distribution(None)
 
 
+def bad_mesh_error(mesh):
+    """The error of building a ViT whose 3 heads do not split over `mesh`'s model axis."""
+    keras.distribution.set_distribution(dist.make_distribution(dist.parse_mesh(mesh)))
+    try:
+        keras_hub.models.ViTBackbone(**{**VIT, "num_heads": 3, "hidden_dim": 12})
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    finally:
+        keras.distribution.set_distribution(None)
+    return None
+
+
 def main(argv):
     out, meshes = argv[0], argv[1:] or ["none", "4x1", "2x2", "1x4"]
     result = {"devices": len(keras.distribution.list_devices()), "runs": {}}
@@ -112,6 +124,7 @@ def main(argv):
     model_meshes = [m for m in meshes if m != "none" and dist.parse_mesh(m)[1] > 1]
     if model_meshes:
         result["encoders"] = encoder_layouts(model_meshes[0])
+        result["bad_mesh_error"] = bad_mesh_error(model_meshes[0])
     with open(out, "w") as file:
         json.dump(result, file)
 

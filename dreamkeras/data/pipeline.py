@@ -321,6 +321,7 @@ def build_pipeline(
     repeat=False,
     drop_remainder=None,
     seed=None,
+    shard=None,
 ):
     """Turns unbatched `(image, label)` pairs into model-ready batches.
 
@@ -353,6 +354,11 @@ def build_pipeline(
         drop_remainder: bool or None. Drop the last partial batch; defaults
             to `training`.
         seed: int or None. Seed of the shuffle and the augmentations.
+        shard: `(count, index)` or None. One process's part of a
+            multi-process run: after the shuffle (same seed on every
+            process), keep every `count`-th example from `index`, so that
+            the processes' batches of `batch_size` together are the
+            single-process run's batches of `count * batch_size`.
 
     Returns:
         A `tf.data.Dataset` of `(images float32 (batch, h, w, channels) in
@@ -394,6 +400,8 @@ def build_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if shard is not None:
+        ds = ds.shard(*shard)
     if training and randaugment:
         # float32 whatever the global dtype policy (mixed precision is for the model).
         rand_augment = RandAugment(

@@ -380,12 +380,16 @@ def make_distribution(mesh_shape=None, devices=None):
 
 
 def shard_for_process(dataset, global_batch_size, size=None):
-    """This process's part of an unbatched dataset and its batch size.
+    """This process's share of an unbatched dataset: `(dataset, batch size, shard)`.
 
     Keeps `size - size % global_batch_size` examples (every process then runs
     the same number of steps; a single-process run with `drop_remainder`
-    drops the same number) and takes every `num_processes`-th of them from
-    this process's index, before any decoding, shuffling or augmentation.
+    drops the same number). The dataset itself is not split here: pass
+    `shard` to `dreamkeras.data.build_pipeline`, which takes every
+    `num_processes`-th example from this process's index *after* its
+    shuffle (the same seed on every process), so that the processes' batches
+    together are exactly the single-process run's global batches (the same
+    losses), at the price of every process reading the whole dataset.
 
     Args:
         dataset: unbatched `tf.data.Dataset`.
@@ -394,8 +398,9 @@ def shard_for_process(dataset, global_batch_size, size=None):
             cardinality).
 
     Returns:
-        `(dataset, per_process_batch_size)`; the dataset unchanged for one
-        process.
+        `(dataset, per_process_batch_size, shard)`: `shard` is
+        `(num_processes, process_index)`, or None (and the dataset
+        unchanged) for one process.
 
     Raises:
         TrainingSetupError: a batch that does not split over the processes.
@@ -403,12 +408,12 @@ def shard_for_process(dataset, global_batch_size, size=None):
     Example:
 
     ```python
-    part, batch_size = shard_for_process(data.train, 64)
+    part, batch_size, shard = shard_for_process(data.train, 64)
     ```
     """
     count = process_count()
     if count == 1:
-        return dataset, global_batch_size
+        return dataset, global_batch_size, None
     if global_batch_size % count:
         raise TrainingSetupError(
             f"--batch-size {global_batch_size} does not split over {count} processes: "
@@ -420,4 +425,4 @@ def shard_for_process(dataset, global_batch_size, size=None):
         dataset = dataset.take(size - size % global_batch_size)
     # Of unknown size, the parts may differ by a batch: --steps-per-epoch and
     # --eval-steps keep the processes in step.
-    return dataset.shard(count, process_index()), global_batch_size // count
+    return dataset, global_batch_size // count, (count, process_index())

@@ -188,11 +188,14 @@ def make_pipelines(config, data, image_shape):
 def _process_part(config, data, image_shape, dataset, size):
     """This process's part of `dataset` and its pipeline options (batch size).
 
-    In a multi-process run each process reads every n-th example and batches
-    `--batch-size / n` of them (`dreamkeras.training.distribution`).
+    In a multi-process run each process keeps every n-th example of the
+    shuffled stream and batches `--batch-size / n` of them
+    (`dreamkeras.training.distribution.shard_for_process`).
     """
     options = _pipeline_options(config, data, image_shape)
-    dataset, options["batch_size"] = shard_for_process(dataset, options["batch_size"], size)
+    dataset, options["batch_size"], options["shard"] = shard_for_process(
+        dataset, options["batch_size"], size
+    )
     return dataset, options
 
 
