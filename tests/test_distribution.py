@@ -75,6 +75,10 @@ def test_data_and_model_parallel_match_one_device(tmp_path):
     assert any(path.startswith("decoder/") for path in encoders["mae"])
     assert any(path.startswith("vit_encoder/") for path in encoders["mae"])
     assert encoders["roberta_max_difference"] < 1e-4
+    # A mesh that does not fit the heads: one TrainingSetupError line.
+    error = result["bad_mesh_error"]
+    assert error.startswith("TrainingSetupError: --mesh 2x2 splits the 3 attention heads"), error
+    assert "\n" not in error
 
 
 @pytest.mark.large
@@ -146,23 +150,34 @@ def test_one_process_dataset_is_unchanged():
     import tensorflow as tf
 
     dataset = tf.data.Dataset.range(10)
-    assert dist.shard_for_process(dataset, 4) == (dataset, 4)
+    assert dist.shard_for_process(dataset, 4) == (dataset, 4, None)
 
 
-def _two_process_app(tmp_path, port, extra=()):
-    """Runs the cifar100 fast dev run as two local processes (JAX CPU collectives)."""
-    environment = dict(os.environ, JAX_PLATFORMS="cpu")
+APP_FLAGS = ("--backend", "jax", "--fast-dev-run", "--no-randaugment", "--mixup-alpha", "0")
+
+
+def _app_environment(extra=None):
+    environment = dict(os.environ, JAX_PLATFORMS="cpu", **(extra or {}))
     environment.pop("KERAS_BACKEND", None)
     environment["PYTHONPATH"] = REPO + os.pathsep + environment.get("PYTHONPATH", "")
-    command = [
-        sys.executable, os.path.join(REPO, "apps", "cifar100.py"), "--backend", "jax",
-        "--fast-dev-run", "--no-randaugment", "--mixup-alpha", "0",
-        "--output", str(tmp_path / "m.keras"), "--logdir", str(tmp_path / "log"),
-        "--coordinator-address", f"localhost:{port}", "--num-processes", "2", *extra,
+    return environment
+
+
+def _app_command(folder, *extra):
+    return [
+        sys.executable, os.path.join(REPO, "apps", "cifar100.py"), *APP_FLAGS,
+        "--output", str(folder / "m.keras"), "--logdir", str(folder / "log"), *extra,
     ]
+
+
+def _two_process_app(folder, port, env=None):
+    """Runs the cifar100 fast dev run as two local processes (JAX CPU collectives)."""
+    command = _app_command(
+        folder, "--coordinator-address", f"localhost:{port}", "--num-processes", "2"
+    )
     processes = [
         subprocess.Popen(
-            command + ["--process-id", str(index)], env=environment, cwd=tmp_path,
+            command + ["--process-id", str(index)], env=_app_environment(env), cwd=folder,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         for index in range(2)
@@ -171,19 +186,89 @@ def _two_process_app(tmp_path, port, extra=()):
     return [process.returncode for process in processes], outputs
 
 
+def _event_files(logdir):
+    return sorted(
+        os.path.relpath(os.path.join(root, name), logdir)
+        for root, _, names in os.walk(logdir) for name in names if "tfevents" in name
+    )
+
+
 @pytest.mark.large
 @JAX_ONLY
-@pytest.mark.xfail(
-    reason="open: the chief's epoch-end save (backup, best checkpoint) calls a JAX "
-    "device_put that multihost_utils checks on every process (issue #24)",
-    strict=False,
-)
 def test_two_local_processes_train_and_write_once(tmp_path):
-    codes, outputs = _two_process_app(tmp_path, 12391)
+    single, double, killed = (tmp_path / name for name in ("single", "double", "killed"))
+    for folder in (single, double, killed):
+        folder.mkdir()
+    # The same run in one process, same global batch.
+    result = subprocess.run(
+        _app_command(single), env=_app_environment(), cwd=single,
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    reference = json.loads((single / "m.json").read_text())
+
+    codes, outputs = _two_process_app(double, 12391)
     assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
-    report = json.loads((tmp_path / "m.json").read_text())
+    report = json.loads((double / "m.json").read_text())
     assert report["processes"] == 2 and report["devices"] == 2
     assert report["epochs_completed"] == 2
-    assert os.path.exists(tmp_path / "m.keras")
-    assert not os.path.exists(tmp_path / "log" / "backup")  # removed by the chief
-    assert "Saved" in outputs[0]
+    # (a) The global batch is split, not changed: the same losses as one process.
+    # (The validation losses differ: 10 validation examples, of which a
+    # multi-process run drops the 2 that do not fill a global batch.)
+    np.testing.assert_allclose(
+        report["history"]["loss"], reference["history"]["loss"], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(report["test_loss"], reference["test_loss"], rtol=1e-4)
+    assert report["reload_check"]["abs_loss_diff"] < 1e-4
+    # (b) One set of outputs, written by the chief; no leftovers of the others' saves.
+    assert sorted(os.listdir(double)) == sorted(os.listdir(single)), os.listdir(double)
+    events = _event_files(double / "log")
+    assert [os.path.dirname(path) for path in events] == ["hparams", "train", "validation"]
+    assert not os.path.exists(double / "log" / "backup")  # removed by the chief
+    assert "Saved" in outputs[0] and "Saved" not in outputs[1]
+    assert "Process 1 of 2: the chief (process 0) wrote" in outputs[1]
+
+    # (c) Both processes killed after epoch 1's backup; rerun, they resume and finish.
+    codes, outputs = _two_process_app(killed, 12393, env={"DREAMKERAS_TEST_KILL_AT": "epoch_end:1"})
+    assert codes == [-9, -9], outputs[0][-3000:] + outputs[1][-3000:]
+    assert json.loads((killed / "log" / "backup" / "state.json").read_text())["epochs_done"] == 1
+    codes, outputs = _two_process_app(killed, 12395)
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    resumed = json.loads((killed / "m.json").read_text())
+    assert resumed["resumed_from_epoch"] == 1 and resumed["epochs_completed"] == 2
+    assert resumed["epochs_this_process"] == 1
+    np.testing.assert_allclose(
+        resumed["history"]["loss"], report["history"]["loss"], rtol=1e-4, atol=1e-5
+    )
+    assert not os.path.exists(killed / "log" / "backup")
+
+
+def test_process_parts_make_the_single_process_batches():
+    """Two processes' batches of 4 (shard after the shuffle) are one process's batches of 8."""
+    import tensorflow as tf
+
+    from dreamkeras.data import build_pipeline
+
+    images = np.arange(40 * 2 * 2 * 3, dtype="float32").reshape(40, 2, 2, 3) % 255
+    labels = np.arange(40) % 5
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    options = dict(num_classes=5, image_size=(2, 2), training=True, randaugment=False,
+                   mixup_alpha=0, seed=3, repeat=True)
+
+    def batches(batch_size, shard=None, size=40):
+        pipeline = build_pipeline(
+            dataset.take(size), batch_size=batch_size, shard=shard, **options
+        )
+        return [x for x, _ in pipeline.take(10).as_numpy_iterator()]
+
+    def order(x):
+        return sorted(map(tuple, x.reshape(len(x), -1)))
+
+    for repeat, size in ((True, 40), (False, 39)):
+        options["repeat"] = repeat
+        single = batches(8, size=size)
+        parts = [batches(4, (2, index, size // 8), size=size) for index in range(2)]
+        # Without repeat: 39 // 8 = 4 steps on both processes (one has 20 examples).
+        assert len(single) == len(parts[0]) == len(parts[1]) == (10 if repeat else 4)
+        for whole, first, second in zip(single, *parts):
+            assert order(whole) == order(np.concatenate([first, second]))

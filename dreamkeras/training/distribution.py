@@ -379,27 +379,30 @@ def make_distribution(mesh_shape=None, devices=None):
     )
 
 
-def shard_for_process(dataset, global_batch_size, size=None):
+def shard_for_process(dataset, global_batch_size, size=None, training=False):
     """This process's share of an unbatched dataset: `(dataset, batch size, shard)`.
 
-    Keeps `size - size % global_batch_size` examples (every process then runs
-    the same number of steps; a single-process run with `drop_remainder`
-    drops the same number). The dataset itself is not split here: pass
-    `shard` to `dreamkeras.data.build_pipeline`, which takes every
-    `num_processes`-th example from this process's index *after* its
-    shuffle (the same seed on every process), so that the processes' batches
-    together are exactly the single-process run's global batches (the same
-    losses), at the price of every process reading the whole dataset.
+    The dataset itself is not split here: pass `shard` to
+    `dreamkeras.data.build_pipeline`, which keeps every `num_processes`-th
+    example from this process's index *after* its shuffle (the same seed on
+    every process), so that the processes' batches together are exactly the
+    single-process run's global batches (the same losses), at the price of
+    every process reading the whole dataset. Every process runs the same
+    number of steps: a training part stops after `size // global_batch_size`
+    batches (the single-process run's, with `drop_remainder`); a held-out
+    part (not shuffled) keeps `size - size % global_batch_size` examples.
 
     Args:
         dataset: unbatched `tf.data.Dataset`.
         global_batch_size: int. The batch of all processes together.
         size: int or None. The number of examples (default: the dataset's
             cardinality).
+        training: bool. The shuffled training part.
 
     Returns:
         `(dataset, per_process_batch_size, shard)`: `shard` is
-        `(num_processes, process_index)`, or None (and the dataset
+        `(num_processes, process_index, batches)` (`batches`: the number of
+        batches of a training part, or None), or None (and the dataset
         unchanged) for one process.
 
     Raises:
@@ -408,7 +411,7 @@ def shard_for_process(dataset, global_batch_size, size=None):
     Example:
 
     ```python
-    part, batch_size, shard = shard_for_process(data.train, 64)
+    part, batch_size, shard = shard_for_process(data.train, 64, training=True)
     ```
     """
     count = process_count()
@@ -421,8 +424,11 @@ def shard_for_process(dataset, global_batch_size, size=None):
         )
     if size is None:
         size = int(dataset.cardinality())
-    if size >= 0:
-        dataset = dataset.take(size - size % global_batch_size)
     # Of unknown size, the parts may differ by a batch: --steps-per-epoch and
     # --eval-steps keep the processes in step.
-    return dataset, global_batch_size // count, (count, process_index())
+    batches = None
+    if size >= 0 and training:
+        batches = size // global_batch_size
+    elif size >= 0:
+        dataset = dataset.take(size - size % global_batch_size)
+    return dataset, global_batch_size // count, (count, process_index(), batches)

@@ -172,7 +172,9 @@ def make_pipelines(config, data, image_shape):
     ```
     """
     schedule, augment = config.schedule, config.augment
-    train, options = _process_part(config, data, image_shape, data.train, data.train_size)
+    train, options = _process_part(
+        config, data, image_shape, data.train, data.train_size, training=True
+    )
     train_ds = build_pipeline(
         train, training=True, randaugment=augment.randaugment,
         randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
@@ -185,7 +187,7 @@ def make_pipelines(config, data, image_shape):
     return train_ds, eval_ds
 
 
-def _process_part(config, data, image_shape, dataset, size):
+def _process_part(config, data, image_shape, dataset, size, training=False):
     """This process's part of `dataset` and its pipeline options (batch size).
 
     In a multi-process run each process keeps every n-th example of the
@@ -194,7 +196,7 @@ def _process_part(config, data, image_shape, dataset, size):
     """
     options = _pipeline_options(config, data, image_shape)
     dataset, options["batch_size"], options["shard"] = shard_for_process(
-        dataset, options["batch_size"], size
+        dataset, options["batch_size"], size, training=training
     )
     return dataset, options
 
