@@ -272,3 +272,16 @@ def test_process_parts_make_the_single_process_batches():
         assert len(single) == len(parts[0]) == len(parts[1]) == (10 if repeat else 4)
         for whole, first, second in zip(single, *parts):
             assert order(whole) == order(np.concatenate([first, second]))
+
+
+def test_only_the_vision_apps_run_on_several_processes(monkeypatch, tmp_path):
+    from dreamkeras.training import engine
+    from dreamkeras_cli import commands
+
+    monkeypatch.setattr(dist, "process_count", lambda: 2)
+    config = commands.run_config(
+        "pretrain-mae", ["--fast-dev-run", "--output", str(tmp_path / "mae"),
+                         "--logdir", str(tmp_path / "log")],
+    )
+    with pytest.raises(TrainingSetupError, match="only the vision apps"):
+        engine.train(config)

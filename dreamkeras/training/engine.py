@@ -320,6 +320,12 @@ def train(config, callbacks=None, task=None):
     """
     task = task or _task(config.task)
     check_backend(config.hardware, config.command)
+    if distribution.process_count() > 1 and config.task != "image":
+        raise TrainingSetupError(
+            f"--num-processes {distribution.process_count()}: only the vision apps split "
+            f"their data over processes so far; run {config.command or config.task} in one "
+            f"process (--distribute or --mesh use all of its devices)."
+        )
     files = config.files
     _check_writable(files.output, "--output")
     _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
