@@ -135,11 +135,20 @@ def _schedule(args, fast=None):
 
 def hardware(args):
     """The `Hardware` section of parsed flags."""
+    mesh = getattr(args, "mesh", None)
+    num_processes = getattr(args, "num_processes", None)
+    if num_processes is None and os.environ.get("JAX_NUM_PROCESSES", "").isdigit():
+        num_processes = int(os.environ["JAX_NUM_PROCESSES"])
     return Hardware(
         backend=args.backend,
         mixed_precision=getattr(args, "mixed_precision", "none"),
-        distribute=getattr(args, "distribute", False),
+        # A mesh or several processes imply --distribute.
+        distribute=bool(getattr(args, "distribute", False) or mesh or (num_processes or 1) > 1),
         debug=getattr(args, "debug", False),
+        mesh=mesh,
+        coordinator_address=getattr(args, "coordinator_address", None),
+        num_processes=getattr(args, "num_processes", None),
+        process_id=getattr(args, "process_id", None),
     )
 
 

@@ -37,10 +37,16 @@ class TrainingSetupError(ValueError):
 class Hardware:
     """Backend and devices: `backend`, `mixed_precision`, `distribute`, `debug`.
 
+    `mesh` is the `(batch, model)` device mesh (None: all devices on
+    `batch`); `coordinator_address`, `num_processes` and `process_id` join a
+    multi-process run (None: from the environment, else one process). See
+    `dreamkeras.training.distribution`.
+
     Example:
 
     ```python
     Hardware(backend="jax", mixed_precision="mixed_bfloat16")
+    Hardware(backend="jax", distribute=True, mesh=(2, 2))
     ```
     """
 
@@ -48,6 +54,10 @@ class Hardware:
     mixed_precision: str = "none"
     distribute: bool = False
     debug: bool = False
+    mesh: tuple = None
+    coordinator_address: str = None
+    num_processes: int = None
+    process_id: int = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,7 @@ User errors (bad flags, a missing dataset or encoder, an existing output)
 print one `error: ...` line and give exit status 2, never a traceback.
 """
 
+import os
 import sys
 
 from dreamkeras_cli import startup
@@ -67,6 +68,7 @@ def start_backend(args, command, libraries=("dreamkeras",)):
     backend = startup.prepare_process(
         args.backend, remat=getattr(args, "remat", False), debug=args.debug
     )
+    _join_multi_host(args)
     try:
         device = startup.import_backend(backend, debug=args.debug, libraries=libraries)
     except startup.BackendMismatch as running:
@@ -85,6 +87,21 @@ def start_backend(args, command, libraries=("dreamkeras",)):
     print(startup.header_line("backend", f"{backend} (Keras {keras.__version__}) on {device}"),
           flush=True)
     return backend
+
+
+_MULTI_HOST_ENV = ("JAX_NUM_PROCESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES")
+
+
+def _join_multi_host(args):
+    """Joins a multi-process run before anything starts JAX's devices."""
+    flags = ("coordinator_address", "num_processes", "process_id")
+    if not any(getattr(args, flag, None) is not None for flag in flags) and not any(
+        os.environ.get(name) for name in _MULTI_HOST_ENV
+    ):
+        return
+    from dreamkeras.training.distribution import initialize_multi_host
+
+    initialize_multi_host(*(getattr(args, flag, None) for flag in flags))
 
 
 def run_command(name, argv, prog, parser, prepare, libraries=("dreamkeras",)):

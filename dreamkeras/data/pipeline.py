@@ -321,6 +321,7 @@ def build_pipeline(
     repeat=False,
     drop_remainder=None,
     seed=None,
+    shard=None,
 ):
     """Turns unbatched `(image, label)` pairs into model-ready batches.
 
@@ -353,6 +354,13 @@ def build_pipeline(
         drop_remainder: bool or None. Drop the last partial batch; defaults
             to `training`.
         seed: int or None. Seed of the shuffle and the augmentations.
+        shard: `(count, index)` or `(count, index, batches)`, or None. One
+            process's part of a multi-process run: after the shuffle (same
+            seed on every process), keep every `count`-th example from
+            `index`, so that the processes' batches of `batch_size` together
+            are the single-process run's batches of `count * batch_size`;
+            without `repeat`, stop after `batches` batches (every process
+            runs as many steps).
 
     Returns:
         A `tf.data.Dataset` of `(images float32 (batch, h, w, channels) in
@@ -394,6 +402,8 @@ def build_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if shard is not None:
+        ds = ds.shard(shard[0], shard[1])
     if training and randaugment:
         # float32 whatever the global dtype policy (mixed precision is for the model).
         rand_augment = RandAugment(
@@ -415,6 +425,8 @@ def build_pipeline(
 
     ds = ds.map(resize, num_parallel_calls=autotune)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if shard is not None and len(shard) > 2 and shard[2] is not None and not repeat:
+        ds = ds.take(shard[2])
     ds = ds.map(
         lambda images, labels: (images, tf.one_hot(labels, num_classes)),
         num_parallel_calls=autotune,

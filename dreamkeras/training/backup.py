@@ -34,6 +34,7 @@ import shutil
 
 import keras
 
+from dreamkeras.training import distribution
 from dreamkeras.utils import atomic
 from dreamkeras.utils import faults
 from dreamkeras_cli.config import TrainingSetupError
@@ -181,6 +182,10 @@ class RunBackup(keras.callbacks.Callback):
         output_before: list or None. `file_signature` of the output when the
             run first started.
         advice: str or None. The fix a failed write names.
+        writes: bool. False on the processes of a multi-process run other
+            than the chief: they keep the state in memory and keep no file
+            (they still take part in every save, which Keras runs as JAX
+            collectives, saving to a throwaway folder).
 
     Example:
 
@@ -202,8 +207,10 @@ class RunBackup(keras.callbacks.Callback):
         fingerprint=None,
         output_before=None,
         advice=None,
+        writes=True,
     ):
         super().__init__()
+        self.writes = writes
         if mode not in ("max", "min"):
             raise ValueError(f"`mode` must be 'max' or 'min'. Received: {mode!r}.")
         self.backup_dir = backup_dir
@@ -247,7 +254,8 @@ class RunBackup(keras.callbacks.Callback):
                 f"Run with the settings of the interrupted run to resume it, or pass "
                 f"--restart to discard it."
             ) from None
-        write_state(self.backup_dir, self.state, advice=self.advice)
+        if self.writes:
+            write_state(self.backup_dir, self.state, advice=self.advice)
 
     def _improved(self, value):
         if value is None or not math.isfinite(value):
@@ -274,38 +282,54 @@ class RunBackup(keras.callbacks.Callback):
         best = dict(
             best_value=self.state.best_value, best_epoch=self.state.best_epoch, best_pending=None
         )
+        # In a multi-process run every process saves (Keras' saving runs JAX
+        # collectives that every process must join); only the chief keeps the
+        # files, the others save to a throwaway folder.
         if self.best_path and self._improved(value):
             pending = pending_name(self.best_path, done)
-            with atomic.replacing(pending, advice=self.advice, point="best_write") as temporary:
+            with self._saving(pending, "best_write") as temporary:
                 self.model.save(temporary)
-            best = dict(best_value=value, best_epoch=done, best_pending=pending)
-        os.makedirs(self.backup_dir, exist_ok=True)
+            best = dict(
+                best_value=value, best_epoch=done, best_pending=pending if self.writes else None
+            )
         weights = f"epoch-{done}.weights.h5"
         path = os.path.join(self.backup_dir, weights)
         previous = self.state.weights
         try:
-            with atomic.replacing(path, advice=self.advice, point="backup_write") as temporary:
+            if self.writes:
+                os.makedirs(self.backup_dir, exist_ok=True)
+            with self._saving(path, "backup_write") as temporary:
                 self.model.save_weights(temporary)
             state = dataclasses.replace(
                 self.state, epochs_done=done, weights=weights, history=history, **best
             )
-            write_state(self.backup_dir, state, advice=self.advice)
+            if self.writes:
+                write_state(self.backup_dir, state, advice=self.advice)
         except BaseException:
             # Not committed: the previous state and its files stay as they were.
-            for uncommitted in (best["best_pending"], path if weights != previous else None):
-                if uncommitted and os.path.exists(uncommitted):
-                    os.remove(uncommitted)
+            if self.writes:
+                for uncommitted in (best["best_pending"], path if weights != previous else None):
+                    if uncommitted and os.path.exists(uncommitted):
+                        os.remove(uncommitted)
             raise
         self.state = state
-        if previous and previous != weights:
+        if self.writes and previous and previous != weights:
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(self.backup_dir, previous))
-        if best["best_pending"]:
+        if self.writes and best["best_pending"]:
             faults.reached("best_rename")
             os.replace(best["best_pending"], self.best_path)
+        # Every process leaves the epoch with the chief's backup committed.
+        distribution.barrier(f"dreamkeras_epoch_end_{done}")
         faults.reached("epoch_end")
+
+    def _saving(self, path, point):
+        """Where this process saves `path`: atomically on the writer, else a throwaway file."""
+        if self.writes:
+            return atomic.replacing(path, advice=self.advice, point=point)
+        return distribution.throwaway_path(path)
 
     def remove(self):
         """Deletes the backup (call it once the final model and report are written)."""
-        if os.path.isdir(self.backup_dir):
+        if self.writes and os.path.isdir(self.backup_dir):
             shutil.rmtree(self.backup_dir)

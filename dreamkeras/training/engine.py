@@ -30,6 +30,7 @@ import keras
 
 from dreamkeras.data.pipeline import label_error_from
 from dreamkeras.training import backup as backups
+from dreamkeras.training import distribution
 from dreamkeras.training import report as reporting
 from dreamkeras.training.backup import RunBackup
 from dreamkeras.training.backup import read_state
@@ -245,14 +246,15 @@ def _output_is_this_runs(files, state):
     return state is not None and backups.file_signature(files.output) != state.output_before
 
 
-def _prepare_outputs(files, config=None):
+def _prepare_outputs(files, config=None, writes=True):
     """Applies `--restart`, reads the backup and refuses to overwrite; returns the state.
 
     Call it holding the run's locks: it removes what killed runs left
     (temporaries, uncommitted best checkpoints) and finishes a committed
-    best-checkpoint rename.
+    best-checkpoint rename. With `writes=False` (the other processes of a
+    multi-process run, after the chief's) it only reads and checks.
     """
-    if files.restart and os.path.isdir(files.backup):
+    if writes and files.restart and os.path.isdir(files.backup):
         shutil.rmtree(files.backup)
     state = read_state(files.backup)
     if files.resume and state is None:
@@ -267,6 +269,8 @@ def _prepare_outputs(files, config=None):
             f"The output {files.output!r} already exists. Pass --overwrite to "
             f"replace it, or --output to write elsewhere."
         )
+    if not writes:
+        return state
     for path in (files.output, files.report, files.best):
         if path:
             atomic.remove_leftovers(path)
@@ -316,12 +320,25 @@ def train(config, callbacks=None, task=None):
     """
     task = task or _task(config.task)
     check_backend(config.hardware, config.command)
+    if distribution.process_count() > 1 and config.task != "image":
+        raise TrainingSetupError(
+            f"--num-processes {distribution.process_count()}: only the vision apps split "
+            f"their data over processes so far; run {config.command or config.task} in one "
+            f"process (--distribute or --mesh use all of its devices)."
+        )
     files = config.files
     _check_writable(files.output, "--output")
     _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
+    chief = distribution.is_chief()
     with contextlib.ExitStack() as locks:
-        lock_lines = _lock_run(files, locks)
-        state = _prepare_outputs(files, config)
+        # In a multi-process run only the chief (process 0) locks and writes;
+        # the others read the backup it prepared, so every process resumes
+        # from the same epoch.
+        lock_lines = _lock_run(files, locks) if chief else []
+        state = _prepare_outputs(files, config) if chief else None
+        distribution.barrier("dreamkeras_outputs_prepared")
+        if not chief:
+            state = _prepare_outputs(files, config, writes=False)
         lines = [reporting.replaced_line(config)] + lock_lines
         lines += reporting.file_lines(config, state.epochs_done if state else None)
         print("\n".join(line for line in lines if line), flush=True)
@@ -352,11 +369,12 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     recorder = EpochRecorder()
     train_speed = Throughput(schedule.batch_size, mode="train")
     hparams_logger = HParamsLogger(files.logdir, hparams)
+    chief = distribution.is_chief()
     backup = RunBackup(
         files.backup, state, best_path=files.best, monitor="val_accuracy", mode="max",
         fingerprint=run_fingerprint(config),
         output_before=backups.file_signature(files.output),
-        advice=_write_advice(files, "the last finished epoch"),
+        advice=_write_advice(files, "the last finished epoch"), writes=chief,
     )
     backup.restore(model)
     for folder in (os.path.dirname(files.output), files.logdir):
@@ -366,9 +384,12 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     tick = time.perf_counter()
     history = None
     if backup.epochs_done < schedule.epochs:
+        # TensorBoard logs and the task's callbacks (dream pictures) come from
+        # the chief only.
+        writers = [tensorboard_callback(files.logdir), hparams_logger, *run.callbacks]
         fit_callbacks = [
-            tensorboard_callback(files.logdir), hparams_logger, keras.callbacks.TerminateOnNaN(),
-            recorder, train_speed, *run.callbacks, backup, *extra_callbacks,
+            *(writers if chief else []), keras.callbacks.TerminateOnNaN(), recorder,
+            train_speed, backup, *extra_callbacks,
         ]
         history = reraise_data_errors(
             model.fit,
@@ -397,8 +418,16 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     timings["evaluate"] = time.perf_counter() - tick
     tick = time.perf_counter()
     advice = _write_advice(files, f"all {backup.epochs_done} trained epochs")
-    with atomic.replacing(files.output, advice=advice, point="final_write") as temporary:
+    # Every process saves (Keras' saving runs JAX collectives that all must
+    # join); only the chief keeps the file.
+    if chief:
+        saving = atomic.replacing(files.output, advice=advice, point="final_write")
+    else:
+        saving = distribution.throwaway_path(files.output)
+    with saving as temporary:
         run.save(model, temporary)
+    # The other processes may read the output (the fast dev run's reload check).
+    distribution.barrier("dreamkeras_output_written")
     faults.reached("final_written")
     timings["save"] = time.perf_counter() - tick
 
@@ -418,6 +447,8 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
         **results,
         "backend": keras.backend.backend(),
         "devices": devices,
+        "processes": distribution.process_count(),
+        "mesh": list(config.hardware.mesh) if config.hardware.mesh else None,
         "mixed_precision": config.hardware.mixed_precision,
         "epochs_completed": len(full_history.get("loss", [])),
         "epochs_this_process": len(recorder.finished),
@@ -440,10 +471,19 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
         run.finish(model, report, timings)
     timings["total"] = time.perf_counter() - started
     report["seconds"] = timings
-    reporting.write_json(files.report, report, advice=advice)
+    if chief:
+        reporting.write_json(files.report, report, advice=advice)
     faults.reached("report_written")
     backup.remove()
     lines = run.summary(report) if run.summary else []
+    if not chief:
+        # Only the chief wrote: the others say so instead of "Saved ...".
+        lines = [line for line in lines if not line.startswith("Saved")]
+        lines.append(
+            f"Process {distribution.process_index()} of {distribution.process_count()}: "
+            f"the chief (process 0) wrote {files.output}, {files.report} and the logs "
+            f"in {files.logdir}."
+        )
     if config.fast_dev_run:
         lines.append("FAST DEV RUN finished: NOT a real run (generated data, random weights).")
     print("\n".join(lines), flush=True)

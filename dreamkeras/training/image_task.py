@@ -14,6 +14,8 @@ from dreamkeras.training import classifier
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
+from dreamkeras.training.distribution import process_count
+from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
 from dreamkeras.training.flops import count_flops
@@ -60,6 +62,8 @@ def load_run_encoder(model):
     loader = load_autoencoder if model.uses_autoencoder else load_encoder
     try:
         return loader(model.encoder)
+    except TrainingSetupError:  # A --mesh that does not fit the encoder.
+        raise
     except Exception as error:  # Missing files, no network, bad names.
         local = os.path.isdir(model.encoder)
         raise TrainingSetupError(
@@ -168,16 +172,33 @@ def make_pipelines(config, data, image_shape):
     ```
     """
     schedule, augment = config.schedule, config.augment
-    options = _pipeline_options(config, data, image_shape)
+    train, options = _process_part(
+        config, data, image_shape, data.train, data.train_size, training=True
+    )
     train_ds = build_pipeline(
-        data.train, training=True, randaugment=augment.randaugment,
+        train, training=True, randaugment=augment.randaugment,
         randaugment_factor=augment.magnitude, mixup_alpha=augment.mixup_alpha,
         repeat=schedule.steps_per_epoch is not None, **options,
     )
+    held_out, options = _process_part(config, data, image_shape, data.eval, data.eval_size)
     eval_ds = build_pipeline(
-        data.eval, training=False, drop_remainder=config.hardware.distribute, **options
+        held_out, training=False, drop_remainder=config.hardware.distribute, **options
     )
     return train_ds, eval_ds
+
+
+def _process_part(config, data, image_shape, dataset, size, training=False):
+    """This process's part of `dataset` and its pipeline options (batch size).
+
+    In a multi-process run each process keeps every n-th example of the
+    shuffled stream and batches `--batch-size / n` of them
+    (`dreamkeras.training.distribution.shard_for_process`).
+    """
+    options = _pipeline_options(config, data, image_shape)
+    dataset, options["batch_size"], options["shard"] = shard_for_process(
+        dataset, options["batch_size"], size, training=training
+    )
+    return dataset, options
 
 
 def _pipeline_options(config, data, image_shape):
@@ -201,9 +222,11 @@ def validation_pipeline(config, data, image_shape):
     """
     if data.validation is None:
         return None
+    validation, options = _process_part(
+        config, data, image_shape, data.validation, data.validation_size
+    )
     return build_pipeline(
-        data.validation, training=False, drop_remainder=config.hardware.distribute,
-        **_pipeline_options(config, data, image_shape),
+        validation, training=False, drop_remainder=config.hardware.distribute, **options
     )
 
 
@@ -338,7 +361,8 @@ class ImageClassification:
                 )
 
         callbacks = []
-        if has_dreams(model):
+        # The dream pictures predict on one process's arrays: one process only.
+        if has_dreams(model) and process_count() == 1:
             images = dream_sample_images(config, data, image_shape)
             if images is not None:
                 callbacks.append(DreamImagesCallback(images, config.files.logdir))

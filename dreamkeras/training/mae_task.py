@@ -71,6 +71,8 @@ def load_autoencoder_for_pretraining(model, seed=1337):
         )
     try:
         return load_autoencoder(model.encoder, **overrides), False
+    except TrainingSetupError:  # A --mesh that does not fit the encoder.
+        raise
     except Exception as error:  # Missing files, no network, other models.
         raise TrainingSetupError(
             f"Could not load --encoder {model.encoder!r} to continue pretraining "

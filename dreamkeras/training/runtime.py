@@ -11,6 +11,9 @@ import os
 import keras
 
 from dreamkeras.training.devices import keep_tensorflow_off_gpus
+from dreamkeras.training.distribution import initialize_multi_host
+from dreamkeras.training.distribution import make_distribution
+from dreamkeras.training.distribution import multi_host_settings
 from dreamkeras.training.precision import resolve_policy
 from dreamkeras.utils.memory import release_host_memory_after_compiles
 from dreamkeras.utils.precision import unsupported_policy_reason
@@ -31,9 +34,12 @@ def check_backend(hardware, command):
         hardware: `dreamkeras_cli.config.Hardware`.
         command: str. The command to rerun, for the message.
 
+    Also joins a multi-process run (`--num-processes` or the environment:
+    `dreamkeras.training.distribution.initialize_multi_host`).
+
     Raises:
-        TrainingSetupError: another backend, or a policy this device
-            cannot run (`"auto"` is resolved first:
+        TrainingSetupError: another backend, a distribution this backend
+            does not run, or a policy this device cannot run (`"auto"` is resolved first:
             `dreamkeras.training.precision.resolve_policy`).
 
     Example:
@@ -51,6 +57,13 @@ def check_backend(hardware, command):
             f"KERAS_BACKEND={hardware.backend}."
         )
     keep_tensorflow_off_gpus(backend)
+    if hardware.distribute or multi_host_settings(
+        hardware.coordinator_address, hardware.num_processes, hardware.process_id
+    ):
+        _check_distributable(hardware, backend)
+    initialize_multi_host(
+        hardware.coordinator_address, hardware.num_processes, hardware.process_id
+    )
     reason = unsupported_policy_reason(resolve_policy(hardware.mixed_precision))
     if reason:
         raise TrainingSetupError(f"--mixed-precision: {reason}")
@@ -109,35 +122,53 @@ def setup_app_process():
     }
 
 
+_TORCH_REFUSAL = (
+    "{what} is not available on the torch backend: Keras has no "
+    "keras.distribution for torch. Use --backend jax (data and model parallel, "
+    "several hosts) or --backend tensorflow (--distribute on one machine); for "
+    "torch DDP, launch your own training loop with torchrun as in the Keras guide "
+    "'Multi-GPU distributed training with PyTorch' (docs/distributed.md)."
+)
+
+
+def _check_distributable(hardware, backend):
+    """Refuses what the backend cannot distribute, naming the supported way."""
+    multi = (hardware.num_processes or 1) > 1 or multi_host_settings(
+        hardware.coordinator_address, hardware.num_processes, hardware.process_id
+    )
+    if backend == "torch":
+        what = "--num-processes" if multi else ("--mesh" if hardware.mesh else "--distribute")
+        raise TrainingSetupError(_TORCH_REFUSAL.format(what=what))
+    if backend == "tensorflow" and (multi or (hardware.mesh and hardware.mesh[1] > 1)):
+        what = "--num-processes" if multi else f"--mesh {hardware.mesh[0]}x{hardware.mesh[1]}"
+        raise TrainingSetupError(
+            f"{what} is jax only: tensorflow runs --distribute on the devices of one "
+            f"machine (tf.distribute.MirroredStrategy). Pass --backend jax."
+        )
+
+
 def _distribution(hardware, batch_size):
-    """Sets up `--distribute`; returns (scope, number of devices)."""
+    """Sets up `--distribute` / `--mesh`; returns (scope, number of devices)."""
     if not hardware.distribute:
         return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
+    _check_distributable(hardware, backend)
     if backend == "jax":
         devices = keras.distribution.list_devices()
         count = len(devices)
-    elif backend == "tensorflow":
+        replicas = hardware.mesh[0] if hardware.mesh else count
+    else:
         import tensorflow as tf
 
         strategy = tf.distribute.MirroredStrategy()
-        count = strategy.num_replicas_in_sync
-    else:
+        count = replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
         raise TrainingSetupError(
-            f"--distribute is available on the jax backend "
-            f"(keras.distribution.DataParallel) and the tensorflow backend "
-            f"(tf.distribute.MirroredStrategy), not on {backend}. Use --backend "
-            f"jax, or run without --distribute."
-        )
-    if batch_size % count:
-        raise TrainingSetupError(
-            f"--distribute splits each batch over {count} devices: --batch-size "
-            f"must be a multiple of {count}, got {batch_size}."
+            f"--distribute splits each batch over {replicas} devices: --batch-size "
+            f"must be a multiple of {replicas}, got {batch_size}."
         )
     if backend == "jax":
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices)
-        )
+        keras.distribution.set_distribution(make_distribution(hardware.mesh, devices))
         return contextlib.nullcontext(), count
     return strategy.scope(), count
 

@@ -87,6 +87,8 @@ def load_text_encoder(model):
             encoder = keras_hub.models.MaskedLM.from_preset(preset, preprocessor=None)
         elif model.kind == "sleepnet":
             encoder = keras_hub.models.Backbone.from_preset(preset)
+    except TrainingSetupError:  # A --mesh that does not fit the encoder.
+        raise
     except Exception as error:
         what = "masked LM" if model.kind == "dreamnet" else "backbone"
         raise _preset_error(model.encoder, what, error) from error

@@ -21,7 +21,11 @@ from dreamkeras_cli.flags.tools import TOOL_FLAGS
 
 FLAGS = {**RUN_FLAGS, **MODEL_FLAGS, **TOOL_FLAGS}
 
-BACKEND_GROUP = ("backend and hardware", ("backend", "mixed_precision", "distribute", "debug"))
+BACKEND_GROUP = (
+    "backend and hardware",
+    ("backend", "mixed_precision", "distribute", "mesh", "coordinator_address",
+     "num_processes", "process_id", "debug"),
+)
 FILE_FLAGS = ("data_dir", "output", "logdir", "overwrite", "resume", "restart", "fast_dev_run")
 RUN_LENGTH = (
     "seed", "steps_per_epoch", "eval_steps", "train_subset", "eval_subset", "verbose",

@@ -84,3 +84,17 @@ def precision(text):
     # `float32` is the benchmark's old name of "no mixed precision".
     return "none" if text == "float32" else text
 
+
+
+def mesh_shape(text):
+    """Parses `--mesh BATCHxMODEL` (`"2x2"` -> `(2, 2)`)."""
+    parts = str(text).lower().split("x")
+    try:
+        shape = tuple(int(part) for part in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 2 or min(shape) < 1:
+        raise argparse.ArgumentTypeError(
+            f"takes BATCHxMODEL, two positive integers such as 4x1 or 2x2; got {text!r}"
+        )
+    return shape

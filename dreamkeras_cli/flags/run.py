@@ -3,6 +3,7 @@
 from dreamkeras_cli.flags.base import BACKENDS
 from dreamkeras_cli.flags.base import PRECISIONS
 from dreamkeras_cli.flags.base import Flag as F
+from dreamkeras_cli.flags.base import mesh_shape
 from dreamkeras_cli.flags.base import precision
 
 RUN_FLAGS = {
@@ -27,6 +28,30 @@ RUN_FLAGS = {
         "keras.distribution.DataParallel on jax, tf.distribute.MirroredStrategy "
         "on tensorflow (not on torch). The batch size must be a multiple of the "
         "device count.",
+    ),
+    "mesh": F(
+        ("--mesh",), type=mesh_shape, metavar="BATCHxMODEL",
+        help="jax: the device mesh, e.g. 4x1 (data parallel over 4 devices) or "
+        "2x2 (2 data-parallel groups, each sharding the frozen encoder's attention "
+        "and MLP kernels over 2 devices: keras.distribution.ModelParallel). "
+        "BATCH x MODEL must be the number of devices of all processes; implies "
+        "--distribute. Default with --distribute: all devices x 1.",
+    ),
+    "coordinator_address": F(
+        ("--coordinator-address",), metavar="HOST:PORT",
+        help="jax, several processes (hosts): address of process 0 "
+        "(keras.distribution.initialize). Default: $JAX_COORDINATOR_ADDRESS. "
+        "See docs/distributed.md.",
+    ),
+    "num_processes": F(
+        ("--num-processes",), type=int,
+        help="jax: number of processes of a multi-process run; implies "
+        "--distribute. Default: $JAX_NUM_PROCESSES, else 1.",
+    ),
+    "process_id": F(
+        ("--process-id",), type=int,
+        help="jax: this process's index (0 writes the model, report, logs and "
+        "backup). Default: $JAX_PROCESS_ID.",
     ),
     "debug": F(
         ("--debug",), kind="switch",

@@ -1,0 +1,312 @@
+"""Scaling out: meshes on virtual CPU devices, two local processes, the flags.
+
+The layouts run in a child process with 4 virtual CPU devices
+(`--xla_force_host_platform_device_count`): JAX fixes its devices when it
+starts, and this process already has one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from dreamkeras.training import distribution as dist
+from dreamkeras_cli.config import TrainingSetupError
+from dreamkeras_cli.flags import build_parser
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+JAX_ONLY = pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution: jax")
+
+
+def _child(script, args, env=None, timeout=900):
+    environment = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", **(env or {}))
+    environment["PYTHONPATH"] = REPO + os.pathsep + environment.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, os.path.join(REPO, "tests", script), *args],
+        env=environment, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _virtual_devices(tmp_path, meshes):
+    out = tmp_path / "layouts.json"
+    result = _child(
+        "distribution_child.py", [str(out), *meshes],
+        env={"XLA_FLAGS": "--xla_force_host_platform_device_count=4"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def _check_runs(result, meshes):
+    assert result["devices"] == 4
+    reference = result["runs"]["none"]
+    for mesh in meshes:
+        run = result["runs"][mesh]
+        np.testing.assert_allclose(run["losses"], reference["losses"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(run["logits"], reference["logits"], rtol=1e-4, atol=1e-5)
+        assert run["trainable"] == reference["trainable"]
+        model_axis = dist.parse_mesh(mesh)[1]
+        if model_axis == 1:
+            assert run["sharded"] == {}
+            continue
+        sharded = run["sharded"]
+        # 2 blocks x (q, k, v kernels and biases, attention output, 2 MLP kernels, 1 bias).
+        assert len(sharded) == 20, sharded
+        query = "vit_encoder/transformer_block_1/mha/query/kernel"
+        assert sharded[query] == "P(None, 'model', None)"
+        assert sharded["vit_encoder/transformer_block_2/mlp/dense_2/kernel"] == "P('model', None)"
+
+
+@JAX_ONLY
+def test_data_and_model_parallel_match_one_device(tmp_path):
+    meshes = ["none", "2x2"]
+    result = _virtual_devices(tmp_path, meshes)
+    _check_runs(result, meshes[1:])
+    encoders = result["encoders"]
+    assert len(encoders["roberta"]) == 10, encoders["roberta"]
+    assert encoders["roberta"][
+        "transformer_layer_0/feedforward_intermediate_dense/kernel"
+    ] == "P(None, 'model')"
+    # The MAE's encoder (a ViT) and its decoder (TransformerEncoder blocks).
+    assert any(path.startswith("decoder/") for path in encoders["mae"])
+    assert any(path.startswith("vit_encoder/") for path in encoders["mae"])
+    assert encoders["roberta_max_difference"] < 1e-4
+    # A mesh that does not fit the heads: one TrainingSetupError line.
+    error = result["bad_mesh_error"]
+    assert error.startswith("TrainingSetupError: --mesh 2x2 splits the 3 attention heads"), error
+    assert "\n" not in error
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_all_meshes_match_one_device(tmp_path):
+    meshes = ["none", "4x1", "2x2", "1x4"]
+    _check_runs(_virtual_devices(tmp_path, meshes), meshes[1:])
+
+
+def test_encoder_layout_map_patterns():
+    mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"), ["cpu:0"])
+    layout_map = dist.encoder_layout_map(mesh)
+    cases = {
+        "vit_encoder/transformer_block_3/mha/key/kernel": (None, "model", None),
+        "transformer_layer_0/self_attention_layer/attention_output/kernel": ("model", None, None),
+        "vit_encoder/transformer_block_1/mlp/dense_1/bias": ("model",),
+        "decoder/block_1/feedforward_output_dense/kernel": ("model", None),
+    }
+    for path, axes in cases.items():
+        assert layout_map[path].axes == axes, path
+    for path in ("vit_encoder/ln/gamma", "dense/kernel", "transformer_layer_0/"
+                 "self_attention_layer/attention_output/bias"):
+        assert layout_map[path] is None, path
+
+
+def test_mesh_flag_and_settings(monkeypatch):
+    parser = build_parser("vision")
+    assert parser.parse_args(["--mesh", "2x2"]).mesh == (2, 2)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--mesh", "2by2"])
+    with pytest.raises(ValueError, match="BATCHxMODEL"):
+        dist.parse_mesh("0x4")
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    assert dist.multi_host_settings() is None
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "2")
+    with pytest.raises(TrainingSetupError, match="--coordinator-address"):
+        dist.multi_host_settings()
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "localhost:1234")
+    monkeypatch.setenv("JAX_PROCESS_ID", "1")
+    assert dist.multi_host_settings() == dict(
+        coordinator_address="localhost:1234", num_processes=2, process_id=1
+    )
+    with pytest.raises(TrainingSetupError, match="--process-id"):
+        dist.multi_host_settings(process_id=2)
+
+
+def test_mesh_must_fit_the_devices():
+    count = len(keras.distribution.list_devices())
+    with pytest.raises(TrainingSetupError, match="--mesh 3x5 needs 15 devices"):
+        dist.make_distribution((3, 5))
+    with pytest.raises(TrainingSetupError, match="heads"):
+        dist.check_divisible((1, 4), num_heads=6)
+    if keras.backend.backend() == "jax":
+        assert isinstance(dist.make_distribution((count, 1)), keras.distribution.DataParallel)
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the torch refusal")
+def test_torch_refuses_with_the_supported_way():
+    from dreamkeras.training.runtime import run_scope
+    from dreamkeras_cli.config import Hardware
+
+    with pytest.raises(TrainingSetupError, match="torchrun"):
+        with run_scope(Hardware(distribute=True, mesh=(1, 1)), 8):
+            pass
+
+
+def test_one_process_dataset_is_unchanged():
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.range(10)
+    assert dist.shard_for_process(dataset, 4) == (dataset, 4, None)
+
+
+APP_FLAGS = ("--backend", "jax", "--fast-dev-run", "--no-randaugment", "--mixup-alpha", "0")
+
+
+def _app_environment(extra=None):
+    environment = dict(os.environ, JAX_PLATFORMS="cpu", **(extra or {}))
+    environment.pop("KERAS_BACKEND", None)
+    environment["PYTHONPATH"] = REPO + os.pathsep + environment.get("PYTHONPATH", "")
+    return environment
+
+
+def _app_command(folder, *extra):
+    return [
+        sys.executable, os.path.join(REPO, "apps", "cifar100.py"), *APP_FLAGS,
+        "--output", str(folder / "m.keras"), "--logdir", str(folder / "log"), *extra,
+    ]
+
+
+def _two_process_app(folder, port, env=None):
+    """Runs the cifar100 fast dev run as two local processes (JAX CPU collectives)."""
+    command = _app_command(
+        folder, "--coordinator-address", f"localhost:{port}", "--num-processes", "2"
+    )
+    processes = [
+        subprocess.Popen(
+            command + ["--process-id", str(index)], env=_app_environment(env), cwd=folder,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        for index in range(2)
+    ]
+    outputs = [process.communicate(timeout=1200)[0] for process in processes]
+    return [process.returncode for process in processes], outputs
+
+
+def _event_files(logdir):
+    return sorted(
+        os.path.relpath(os.path.join(root, name), logdir)
+        for root, _, names in os.walk(logdir) for name in names if "tfevents" in name
+    )
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_two_local_processes_train_and_write_once(tmp_path):
+    single, double = tmp_path / "single", tmp_path / "double"
+    for folder in (single, double):
+        folder.mkdir()
+    # The same run in one process, same global batch.
+    code, output = _app_once(single)
+    assert code == 0, output[-3000:]
+    reference = json.loads((single / "m.json").read_text())
+
+    codes, outputs = _two_process_app(double, 12391)
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    report = json.loads((double / "m.json").read_text())
+    assert report["processes"] == 2 and report["devices"] == 2
+    assert report["epochs_completed"] == 2
+    # (a) The global batch is split, not changed: the same losses as one process.
+    # (The validation losses differ: 10 validation examples, of which a
+    # multi-process run drops the 2 that do not fill a global batch.)
+    np.testing.assert_allclose(
+        report["history"]["loss"], reference["history"]["loss"], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(report["test_loss"], reference["test_loss"], rtol=1e-4)
+    assert report["reload_check"]["abs_loss_diff"] < 1e-4
+    # (b) One set of outputs, written by the chief; no leftovers of the others' saves.
+    assert sorted(os.listdir(double)) == sorted(os.listdir(single)), os.listdir(double)
+    events = _event_files(double / "log")
+    assert [os.path.dirname(path) for path in events] == ["hparams", "train", "validation"]
+    assert not os.path.exists(double / "log" / "backup")  # removed by the chief
+    assert "Saved" in outputs[0] and "Saved" not in outputs[1]
+    assert "Process 1 of 2: the chief (process 0) wrote" in outputs[1]
+
+
+def _app_once(folder, env=None):
+    result = subprocess.run(
+        _app_command(folder), env=_app_environment(env), cwd=folder,
+        capture_output=True, text=True, timeout=1200,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_two_local_processes_resume_after_a_kill(tmp_path):
+    """Both processes killed after epoch 1's backup; rerun, they finish as one process does.
+
+    A resumed run restarts the input pipeline (tf.data is not checkpointed),
+    so its epoch 2 differs from an uninterrupted run's, in one process as in
+    two: the reference is a single-process run killed at the same point.
+    """
+    single, killed = tmp_path / "single", tmp_path / "killed"
+    single.mkdir()
+    killed.mkdir()
+    kill = {"DREAMKERAS_TEST_KILL_AT": "epoch_end:1"}
+    code, output = _app_once(single, kill)
+    assert code == -9, output[-3000:]
+    code, output = _app_once(single)
+    assert code == 0, output[-3000:]
+    reference = json.loads((single / "m.json").read_text())
+
+    codes, outputs = _two_process_app(killed, 12393, env=kill)
+    assert codes == [-9, -9], outputs[0][-3000:] + outputs[1][-3000:]
+    assert json.loads((killed / "log" / "backup" / "state.json").read_text())["epochs_done"] == 1
+    codes, outputs = _two_process_app(killed, 12395)
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    resumed = json.loads((killed / "m.json").read_text())
+    assert resumed["resumed_from_epoch"] == 1 and resumed["epochs_completed"] == 2
+    assert resumed["epochs_this_process"] == 1
+    np.testing.assert_allclose(
+        resumed["history"]["loss"], reference["history"]["loss"], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(resumed["test_loss"], reference["test_loss"], rtol=1e-4)
+    assert not os.path.exists(killed / "log" / "backup")
+
+
+def test_process_parts_make_the_single_process_batches():
+    """Two processes' batches of 4 (shard after the shuffle) are one process's batches of 8."""
+    import tensorflow as tf
+
+    from dreamkeras.data import build_pipeline
+
+    images = np.arange(40 * 2 * 2 * 3, dtype="float32").reshape(40, 2, 2, 3) % 255
+    labels = np.arange(40) % 5
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    options = dict(num_classes=5, image_size=(2, 2), training=True, randaugment=False,
+                   mixup_alpha=0, seed=3, repeat=True)
+
+    def batches(batch_size, shard=None, size=40):
+        pipeline = build_pipeline(
+            dataset.take(size), batch_size=batch_size, shard=shard, **options
+        )
+        return [x for x, _ in pipeline.take(10).as_numpy_iterator()]
+
+    def order(x):
+        return sorted(map(tuple, x.reshape(len(x), -1)))
+
+    for repeat, size in ((True, 40), (False, 39)):
+        options["repeat"] = repeat
+        single = batches(8, size=size)
+        parts = [batches(4, (2, index, size // 8), size=size) for index in range(2)]
+        # Without repeat: 39 // 8 = 4 steps on both processes (one has 20 examples).
+        assert len(single) == len(parts[0]) == len(parts[1]) == (10 if repeat else 4)
+        for whole, first, second in zip(single, *parts):
+            assert order(whole) == order(np.concatenate([first, second]))
+
+
+def test_only_the_vision_apps_run_on_several_processes(monkeypatch, tmp_path):
+    from dreamkeras.training import engine
+    from dreamkeras_cli import commands
+
+    monkeypatch.setattr(dist, "process_count", lambda: 2)
+    config = commands.run_config(
+        "pretrain-mae", ["--fast-dev-run", "--output", str(tmp_path / "mae"),
+                         "--logdir", str(tmp_path / "log")],
+    )
+    with pytest.raises(TrainingSetupError, match="only the vision apps"):
+        engine.train(config)
