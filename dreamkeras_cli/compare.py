@@ -131,7 +131,7 @@ def _write_hparams(output, name, seed, flags, metrics):
     writer.close()
 
 
-def write_results(output, spec, seeds, metric, show=True):
+def write_results(output, spec, seeds, metric, show=True, reference=None):
     """Reads the finished runs' reports; writes the table, JSON and plot.
 
     Returns:
@@ -146,7 +146,9 @@ def write_results(output, spec, seeds, metric, show=True):
             report = _load_report(run_paths(output, name, seed)[1])
             if report is not None:
                 runs.append({"variant": name, "seed": seed, **comparison.run_metrics(report)})
-    summary = comparison.summarize(runs, list(spec["variants"]), metric=metric)
+    summary = comparison.summarize(
+        runs, list(spec["variants"]), metric=metric, reference=reference
+    )
     flags = {name: shlex.join(value) for name, value in spec["variants"].items()}
     title = f"{spec['dataset']}, seeds {' '.join(map(str, seeds))}"
     table = comparison.markdown_table(summary, flags)
@@ -155,7 +157,7 @@ def write_results(output, spec, seeds, metric, show=True):
         f"{', '.join(map(str, seeds))}; flags of every variant: "
         f"`{shlex.join(spec['common'])}`; figure: {metric} (selected on validation "
         f"unless it says test_accuracy). Paired differences are per seed against "
-        f"the first variant, with a t 95% confidence interval.\n\n{table}"
+        f"{summary['reference']}, with a t 95% confidence interval.\n\n{table}"
     )
     with atomic.replacing(os.path.join(output, "results.md")) as temporary:
         with open(temporary, "w") as file:
@@ -201,7 +203,8 @@ def _run_all(args, spec, output, seeds, callbacks):
             report = _load_report(report_path)
             _write_hparams(output, name, seed, spec["common"] + flags,
                            comparison.run_metrics(report))
-            write_results(output, spec, seeds, args.metric, show=False)
+            write_results(output, spec, seeds, args.metric, show=False,
+                          reference=args.reference)
 
 
 def compare_app(argv=None, callbacks=None, prog=None):
@@ -234,6 +237,10 @@ def compare_app(argv=None, callbacks=None, prog=None):
                 f"--dataset must be one of {sorted(DATASETS)}. Received: {args.dataset!r}."
             )
         variants = parse_variants(args.variant)
+        if args.reference is not None and args.reference not in variants:
+            raise TrainingSetupError(
+                f"--reference {args.reference!r} is not a variant; one of {list(variants)}."
+            )
         common = shlex.split(args.common or "")
         _check_own_flags(common, "--common")
         seeds = list(dict.fromkeys(args.seeds))
@@ -267,7 +274,7 @@ def compare_app(argv=None, callbacks=None, prog=None):
                     with open(temporary, "w") as file:
                         json.dump(merged, file, indent=2)
                 _run_all(args, spec, output, seeds, callbacks)
-            write_results(output, spec, seeds, args.metric)
+            write_results(output, spec, seeds, args.metric, reference=args.reference)
             print(f"Wrote {os.path.join(output, 'results.md')} (and .json, .png); "
                   f"tensorboard --logdir {os.path.join(output, 'hparams')} shows the "
                   f"HParams table.", flush=True)

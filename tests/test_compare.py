@@ -94,6 +94,9 @@ def test_compare_refuses_flags_it_sets_and_flags_the_app_refuses(tmp_path, capsy
     assert status == 2 and "--seed" in capsys.readouterr().err
     status = compare_app(["--variant", "a=--model nonsense", "--output", out])
     assert status == 2 and "--variant a" in capsys.readouterr().err
+    status = compare_app(["--variant", "a=--model baseline", "--reference", "b",
+                          "--output", out])
+    assert status == 2 and "--reference 'b' is not a variant" in capsys.readouterr().err
     assert not os.path.exists(out)
 
 
@@ -150,6 +153,11 @@ def test_compare_trains_every_variant_and_seed_then_resumes(tmp_path, capsys):
     assert compare_app(argv) == 0
     assert capsys.readouterr().out.count("finished earlier; skipped") == 4
     assert os.path.getmtime(run_paths(out, "cnn", 1)[0]) == stamp
+    # The table against another reference, without training.
+    assert compare_app(argv + ["--report-only", "--reference", "chain"]) == 0
+    with open(os.path.join(out, "results.json")) as file:
+        rows = json.load(file)["summary"]["variants"]
+    assert rows[0]["difference"]["n"] == 2 and rows[1]["difference"] is None
     # Another budget in the same folder is refused, not mixed in.
     other = argv[:-1] + ["--fast-dev-run --epochs 3"]
     assert compare_app(other) == 2

@@ -119,7 +119,7 @@ COMMANDS = {
         ),
     ),
     "compare": (
-        ("comparison", ("dataset", "variant", "seeds", "common", "compare_metric", "output",
+        ("comparison", ("dataset", "variant", "seeds", "common", "reference", "compare_metric", "output",
                         "overwrite", "report_only")),
         ("backend and hardware", ("backend", "debug")),
     ),

@@ -67,6 +67,11 @@ TOOL_FLAGS = {
         help="Training app flags of every variant (a variant's own flags win), "
         "e.g. --common '--epochs 2 --train-subset 5000'.",
     ),
+    "reference": F(
+        ("--reference",), metavar="NAME",
+        help="Variant the paired differences are taken against. Default: the "
+        "first --variant.",
+    ),
     "compare_metric": F(
         ("--metric",), dest="metric", default="selected_test_accuracy",
         choices=("selected_test_accuracy", "best_val_accuracy", "test_accuracy"),
