@@ -121,6 +121,7 @@ def test_the_reference_flag():
     assert not ours.model.uses_autoencoder and ours.model.mask_ratio == 0.5
 
 
+@pytest.mark.large  # the vision app family's default run is test_apps' fast dev run
 def test_the_app_trains_the_reference_dreamnet(tmp_path, capsys):
     argv = ["--backend", BACKEND, "--fast-dev-run", "--architecture", "reference",
             "--blocks", "1", "--verbose", "0"] + paths(tmp_path)

@@ -47,6 +47,7 @@ def _tiny_search_argv(tmp_path):
 
 
 @pytest.mark.app
+@pytest.mark.large  # the tuning family's default run is the vision search
 def test_tiny_text_search_reports_and_saves_the_best_model(tmp_path, capsys):
     preset, argv = _tiny_search_argv(tmp_path)
     assert search_text.main(argv) == 0
