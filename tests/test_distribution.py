@@ -308,5 +308,63 @@ def test_only_the_vision_apps_run_on_several_processes(monkeypatch, tmp_path):
         "pretrain-mae", ["--fast-dev-run", "--output", str(tmp_path / "mae"),
                          "--logdir", str(tmp_path / "log")],
     )
-    with pytest.raises(TrainingSetupError, match="only the vision apps"):
+    with pytest.raises(TrainingSetupError, match="only the vision and text apps"):
         engine.train(config)
+
+
+def test_text_process_parts_make_the_single_process_batches(monkeypatch):
+    """The text apps' pipelines: two processes' batches of 4 are one process's batches of 8."""
+    import types
+
+    import tensorflow as tf
+
+    from dreamkeras.training.text_task import text_pipelines
+
+    def preprocessor(texts, labels):
+        # Token ids: the words of "<n> <n+1>" as numbers.
+        words = tf.strings.split(texts).to_tensor("0", shape=[None, 2])
+        return {"token_ids": tf.strings.to_number(words, tf.int32)}, labels
+
+    def dataset(size, start=0):
+        numbers = np.arange(start, start + size)
+        texts = [f"{n} {n + 1}" for n in numbers]
+        return tf.data.Dataset.from_tensor_slices((texts, numbers % 3))
+
+    def pipelines(repeat, train_size, processes=1, index=0):
+        monkeypatch.setattr(dist, "process_count", lambda: processes)
+        monkeypatch.setattr(dist, "process_index", lambda: index)
+        config = types.SimpleNamespace(
+            schedule=types.SimpleNamespace(batch_size=8, seed=3,
+                                           steps_per_epoch=10 if repeat else None),
+            augment=types.SimpleNamespace(augment=False, rate=0.1),
+            hardware=types.SimpleNamespace(distribute=True),
+        )
+        data = types.SimpleNamespace(
+            train=dataset(train_size), train_size=train_size, eval=dataset(21, 1000),
+            eval_size=21, validation=dataset(17, 2000), validation_size=17,
+            num_classes=3, cache=True,
+        )
+        return text_pipelines(config, data, preprocessor)[:3]
+
+    def batches(pipeline, count=10):
+        return [(x["token_ids"], y) for x, y in pipeline.take(count).as_numpy_iterator()]
+
+    def order(tokens, labels):
+        return sorted(zip(map(tuple, tokens), labels))
+
+    for repeat, size in ((True, 40), (False, 39)):
+        single = [batches(p) for p in pipelines(repeat, size)]
+        parts = [[batches(p) for p in pipelines(repeat, size, 2, i)] for i in range(2)]
+        # Training: 10 steps, or 39 // 8 = 4 steps on both processes (one has 20
+        # texts); held out: 21 -> 2 batches of 8, 17 -> 2 (drop_remainder).
+        for which, steps in enumerate((10 if repeat else 4, 2, 2)):
+            whole, first, second = single[which], parts[0][which], parts[1][which]
+            assert len(whole) == len(first) == len(second) == steps
+            for (x, y), (x0, y0), (x1, y1) in zip(whole, first, second):
+                assert x.shape == (8, 2) and x0.shape == x1.shape == (4, 2)
+                assert order(x, y) == order(np.concatenate([x0, x1]), np.concatenate([y0, y1]))
+                # The labels travel with their texts.
+                np.testing.assert_array_equal((x0[:, 0]) % 3, y0)
+        if repeat:
+            # Not only the same sets: the training batches differ between steps.
+            assert order(*single[0][0]) != order(*single[0][1])

@@ -231,6 +231,7 @@ def build_text_pipeline(
     repeat=False,
     drop_remainder=None,
     seed=None,
+    shard=None,
 ):
     """Turns unbatched `(text, label)` pairs into model-ready batches.
 
@@ -257,6 +258,14 @@ def build_text_pipeline(
         repeat: bool. Repeat forever.
         drop_remainder: bool or None. Defaults to `training`.
         seed: int or None.
+        shard: `(count, index)` or `(count, index, batches)`, or None. One
+            process's part of a multi-process run, as in
+            `dreamkeras.data.build_pipeline`: after the (augmented copy and)
+            shuffle, the same on every process, keep every `count`-th text
+            from `index`, so that the processes' batches of `batch_size`
+            together are the single-process run's batches of
+            `count * batch_size`; without `repeat`, stop after `batches`
+            batches (every process runs as many steps).
 
     Returns:
         A `tf.data.Dataset` of `({"token_ids", "padding_mask"}, labels)`.
@@ -278,8 +287,12 @@ def build_text_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if shard is not None:
+        ds = ds.shard(shard[0], shard[1])
     if drop_remainder is None:
         drop_remainder = training
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    if shard is not None and len(shard) > 2 and shard[2] is not None and not repeat:
+        ds = ds.take(shard[2])
     ds = ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)

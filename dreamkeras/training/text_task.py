@@ -11,6 +11,8 @@ from dreamkeras.training.callbacks import dream_markdown
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_text_dataset
+from dreamkeras.training.distribution import process_count
+from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.image_task import FAST_DEV_TRAIN
 from dreamkeras.training.image_task import data_line
 from dreamkeras.training.precision import precision_line
@@ -213,25 +215,40 @@ def text_pipelines(config, data, preprocessor, train=True):
     from dreamkeras.text.sources import build_text_pipeline
 
     schedule, augment = config.schedule, config.augment
-    options = dict(
-        preprocessor=preprocessor, num_classes=data.num_classes,
-        batch_size=schedule.batch_size, cache=data.cache, seed=schedule.seed,
-    )
+    options = dict(preprocessor=preprocessor, num_classes=data.num_classes,
+                   cache=data.cache, seed=schedule.seed)
+    train_size = data.train_size and data.train_size * (2 if augment.augment else 1)
+
+    def process_part(dataset, size, training=False):
+        # A multi-process run: this process's every n-th text, n-th of the batch.
+        part, batch_size, shard = shard_for_process(
+            dataset, schedule.batch_size, size, training=training
+        )
+        return part, dict(batch_size=batch_size, shard=shard, **options)
+
     train_ds = vocabulary = None
     if train and augment.augment:
         texts = [t.numpy() for t, _ in data.train.take(20000)]
         vocabulary = word_vocabulary(texts) or None
     if train:
+        # Sharded after the augmented copy and the shuffle: the size counts both halves.
+        size = train_size
+        if not size:
+            size = int(data.train.cardinality())
+            size = size * (2 if augment.augment else 1) if size >= 0 else size
+        part, part_options = process_part(data.train, size, training=True)
         train_ds = build_text_pipeline(
-            data.train, training=True, augment=augment.augment, augment_rate=augment.rate,
-            vocabulary=vocabulary, repeat=schedule.steps_per_epoch is not None, **options,
+            part, training=True, augment=augment.augment, augment_rate=augment.rate,
+            vocabulary=vocabulary, repeat=schedule.steps_per_epoch is not None,
+            **part_options,
         )
-    held_out = dict(training=False, drop_remainder=config.hardware.distribute, **options)
-    eval_ds = build_text_pipeline(data.eval, **held_out)
+    held_out = dict(training=False, drop_remainder=config.hardware.distribute)
+    part, part_options = process_part(data.eval, data.eval_size)
+    eval_ds = build_text_pipeline(part, **held_out, **part_options)
     validation_ds = None
     if data.validation is not None:
-        validation_ds = build_text_pipeline(data.validation, **held_out)
-    train_size = data.train_size and data.train_size * (2 if augment.augment else 1)
+        part, part_options = process_part(data.validation, data.validation_size)
+        validation_ds = build_text_pipeline(part, **held_out, **part_options)
     return train_ds, eval_ds, validation_ds, train_size
 
 
@@ -373,7 +390,8 @@ class TextClassification:
             )
 
         callbacks, samples = [], []
-        if model_config.kind == "dreamnet":
+        # The dream texts predict on one process's arrays: one process only.
+        if model_config.kind == "dreamnet" and process_count() == 1:
             # Never test texts: validation texts, else training texts.
             source = data.validation if data.validation is not None else data.train
             samples = _sample_texts(source, DREAM_SAMPLES)
