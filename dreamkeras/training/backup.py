@@ -287,7 +287,9 @@ class RunBackup(keras.callbacks.Callback):
         # files, the others save to a throwaway folder.
         if self.best_path and self._improved(value):
             pending = pending_name(self.best_path, done)
-            with self._saving(pending, "best_write") as temporary:
+            with distribution.save_target(
+                pending, self.writes, self.advice, "best_write"
+            ) as temporary:
                 self.model.save(temporary)
             best = dict(
                 best_value=value, best_epoch=done, best_pending=pending if self.writes else None
@@ -298,7 +300,9 @@ class RunBackup(keras.callbacks.Callback):
         try:
             if self.writes:
                 os.makedirs(self.backup_dir, exist_ok=True)
-            with self._saving(path, "backup_write") as temporary:
+            with distribution.save_target(
+                path, self.writes, self.advice, "backup_write"
+            ) as temporary:
                 self.model.save_weights(temporary)
             state = dataclasses.replace(
                 self.state, epochs_done=done, weights=weights, history=history, **best
@@ -322,12 +326,6 @@ class RunBackup(keras.callbacks.Callback):
         # Every process leaves the epoch with the chief's backup committed.
         distribution.barrier(f"dreamkeras_epoch_end_{done}")
         faults.reached("epoch_end")
-
-    def _saving(self, path, point):
-        """Where this process saves `path`: atomically on the writer, else a throwaway file."""
-        if self.writes:
-            return atomic.replacing(path, advice=self.advice, point=point)
-        return distribution.throwaway_path(path)
 
     def remove(self):
         """Deletes the backup (call it once the final model and report are written)."""

@@ -245,6 +245,35 @@ def throwaway_path(path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def save_target(path, writes=None, advice=None, point=None):
+    """Where this process saves `path`: atomically if it writes, else a throwaway file.
+
+    Every process of a multi-process run takes part in each save (Keras'
+    saving runs JAX collectives); only the writer (the chief, by default)
+    keeps the file, through `dreamkeras.utils.atomic.replacing`.
+
+    Args:
+        path: str. The file to write.
+        writes: bool or None. Whether this process keeps the file; defaults
+            to `is_chief()`.
+        advice, point: passed to `atomic.replacing`.
+
+    Example:
+
+    ```python
+    with save_target("runs/m.keras") as target:
+        model.save(target)
+    ```
+    """
+    from dreamkeras.utils import atomic
+
+    if writes is None:
+        writes = is_chief()
+    if writes:
+        return atomic.replacing(path, advice=advice, point=point)
+    return throwaway_path(path)
+
+
 def parse_mesh(text):
     """`"2x4"` -> `(2, 4)`: the `batch` and `model` sizes of the device mesh.
 

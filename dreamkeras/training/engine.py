@@ -6,7 +6,8 @@ apps), `MAEPretraining` (`apps/pretrain_mae.py`) or `MLMPretraining`
 (`apps/pretrain_mlm.py`). A task prepares the
 model and its input pipelines and knows how to evaluate and save them; the
 engine does the rest the same way for all three: it locks the run's folders
-against a second live run, refuses to overwrite an output, resumes an
+against a second live run, refuses to overwrite an output
+(`dreamkeras.training.run_files`), resumes an
 interrupted run from its backup (`dreamkeras.training.backup`), says where
 everything goes, fits with TensorBoard, HParams, throughput and epoch
 callbacks, and writes the model and the JSON report atomically
@@ -22,7 +23,6 @@ import importlib
 import logging
 import math
 import os
-import shutil
 import sys
 import time
 
@@ -32,6 +32,7 @@ from dreamkeras.data.pipeline import label_error_from
 from dreamkeras.training import backup as backups
 from dreamkeras.training import distribution
 from dreamkeras.training import report as reporting
+from dreamkeras.training import run_files
 from dreamkeras.training.backup import RunBackup
 from dreamkeras.training.backup import read_state
 from dreamkeras.training.callbacks import EpochRecorder
@@ -40,10 +41,8 @@ from dreamkeras.training.callbacks import Throughput
 from dreamkeras.training.callbacks import tensorboard_callback
 from dreamkeras.training.runtime import check_backend
 from dreamkeras.training.runtime import run_scope
-from dreamkeras.utils import atomic
 from dreamkeras.utils import faults
 from dreamkeras.utils.memory import release_host_memory
-from dreamkeras.utils.run_lock import RunLock
 from dreamkeras_cli.config import TrainingSetupError
 
 
@@ -161,131 +160,6 @@ def _task(name):
     return getattr(importlib.import_module(f"dreamkeras.training.{module}"), cls)()
 
 
-def _check_writable(path, flag):
-    """Raises unless `path`'s folder exists or can be created, writable."""
-    from dreamkeras_cli.checks import check_writable
-
-    check_writable(path, flag)
-
-
-# The settings a backup must be resumed with: they change the data, the
-# model or the steps. The number of epochs, the optimiser (a lower --lr after
-# a divergence), --verbose and the paths may change.
-_RESUMABLE_SCHEDULE = ("batch_size", "steps_per_epoch", "seed", "train_subset", "eval_subset")
-
-
-def run_fingerprint(config):
-    """The settings of `config` a resumed run must share with the interrupted one.
-
-    Example:
-
-    ```python
-    run_fingerprint(config)["model"]["blocks"]
-    ```
-    """
-    settings = reporting.jsonable(config.to_dict())
-    return {
-        "task": config.task,
-        "data": {k: v for k, v in settings["data"].items() if k != "data_dir"},
-        "model": settings["model"],
-        "schedule": {k: settings["schedule"][k] for k in _RESUMABLE_SCHEDULE},
-        "augment": settings["augment"],
-    }
-
-
-def _flat(settings, prefix=""):
-    flat = {}
-    for key, value in (settings or {}).items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _check_fingerprint(state, config):
-    if not state.fingerprint:
-        return
-    before, now = _flat(state.fingerprint), _flat(run_fingerprint(config))
-    changed = [
-        f"{key} {before.get(key)!r} -> {now.get(key)!r}"
-        for key in sorted(set(before) | set(now))
-        if before.get(key) != now.get(key)
-    ]
-    if changed:
-        raise TrainingSetupError(
-            f"The backup in {config.files.backup!r} ({state.epochs_done} epochs) was made "
-            f"with other settings ({'; '.join(changed)}). Run with the interrupted run's "
-            f"settings to resume it, pass --restart to discard it, or pass another --logdir."
-        )
-
-
-def _lock_run(files, stack):
-    """Locks the run's --logdir and --output; returns the takeover lines."""
-    locks = [
-        RunLock(os.path.join(files.logdir, "run.lock"), f"--logdir {files.logdir}"),
-        RunLock(files.output.rstrip(os.sep) + ".lock", f"--output {files.output}"),
-    ]
-    lines = []
-    for lock in locks:
-        try:
-            stack.enter_context(lock)
-        except OSError as error:
-            raise TrainingSetupError(
-                f"Cannot create the run lock {lock.path!r} ({atomic.describe(error)}). "
-                f"Pass --logdir / --output somewhere you can write."
-            ) from None
-        line = lock.takeover_line()
-        if line and reporting.line("lock", line) not in lines:
-            lines.append(reporting.line("lock", line))
-    return lines
-
-
-def _output_is_this_runs(files, state):
-    """True when the output exists because the interrupted run wrote it."""
-    return state is not None and backups.file_signature(files.output) != state.output_before
-
-
-def _prepare_outputs(files, config=None, writes=True):
-    """Applies `--restart`, reads the backup and refuses to overwrite; returns the state.
-
-    Call it holding the run's locks: it removes what killed runs left
-    (temporaries, uncommitted best checkpoints) and finishes a committed
-    best-checkpoint rename. With `writes=False` (the other processes of a
-    multi-process run, after the chief's) it only reads and checks.
-    """
-    if writes and files.restart and os.path.isdir(files.backup):
-        shutil.rmtree(files.backup)
-    state = read_state(files.backup)
-    if files.resume and state is None:
-        raise TrainingSetupError(
-            f"--resume: no interrupted run to resume in {files.backup!r}. Check "
-            f"--logdir, or run without --resume to start afresh."
-        )
-    if state is not None and config is not None:
-        _check_fingerprint(state, config)
-    if os.path.exists(files.output) and not files.overwrite and not _output_is_this_runs(files, state):
-        raise TrainingSetupError(
-            f"The output {files.output!r} already exists. Pass --overwrite to "
-            f"replace it, or --output to write elsewhere."
-        )
-    if not writes:
-        return state
-    for path in (files.output, files.report, files.best):
-        if path:
-            atomic.remove_leftovers(path)
-    backups.settle_best(state, files.best)
-    return state
-
-
-def _write_advice(files, what):
-    return (
-        f"Nothing older was changed and the backup {files.backup} keeps {what}: free "
-        f"space (or pass --output / --logdir on another disk) and run the same command "
-        f"again to finish without repeating finished epochs."
-    )
-
-
 def train(config, callbacks=None, task=None):
     """Runs one training run; returns its report (also written as JSON).
 
@@ -327,18 +201,18 @@ def train(config, callbacks=None, task=None):
             f"process (--distribute or --mesh use all of its devices)."
         )
     files = config.files
-    _check_writable(files.output, "--output")
-    _check_writable(os.path.join(files.logdir, "backup"), "--logdir")
+    run_files.check_writable(files.output, "--output")
+    run_files.check_writable(os.path.join(files.logdir, "backup"), "--logdir")
     chief = distribution.is_chief()
     with contextlib.ExitStack() as locks:
         # In a multi-process run only the chief (process 0) locks and writes;
         # the others read the backup it prepared, so every process resumes
         # from the same epoch.
-        lock_lines = _lock_run(files, locks) if chief else []
-        state = _prepare_outputs(files, config) if chief else None
+        lock_lines = run_files.lock_run(files, locks) if chief else []
+        state = run_files.prepare_outputs(files, config) if chief else None
         distribution.barrier("dreamkeras_outputs_prepared")
         if not chief:
-            state = _prepare_outputs(files, config, writes=False)
+            state = run_files.prepare_outputs(files, config, writes=False)
         lines = [reporting.replaced_line(config)] + lock_lines
         lines += reporting.file_lines(config, state.epochs_done if state else None)
         print("\n".join(line for line in lines if line), flush=True)
@@ -372,9 +246,9 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     chief = distribution.is_chief()
     backup = RunBackup(
         files.backup, state, best_path=files.best, monitor="val_accuracy", mode="max",
-        fingerprint=run_fingerprint(config),
+        fingerprint=run_files.run_fingerprint(config),
         output_before=backups.file_signature(files.output),
-        advice=_write_advice(files, "the last finished epoch"), writes=chief,
+        advice=run_files.write_advice(files, "the last finished epoch"), writes=chief,
     )
     backup.restore(model)
     for folder in (os.path.dirname(files.output), files.logdir):
@@ -417,14 +291,12 @@ def _fit_and_report(config, task, run, extra_callbacks, state, devices, started)
     results = reraise_data_errors(run.evaluate, model)
     timings["evaluate"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    advice = _write_advice(files, f"all {backup.epochs_done} trained epochs")
+    advice = run_files.write_advice(files, f"all {backup.epochs_done} trained epochs")
     # Every process saves (Keras' saving runs JAX collectives that all must
     # join); only the chief keeps the file.
-    if chief:
-        saving = atomic.replacing(files.output, advice=advice, point="final_write")
-    else:
-        saving = distribution.throwaway_path(files.output)
-    with saving as temporary:
+    with distribution.save_target(
+        files.output, writes=chief, advice=advice, point="final_write"
+    ) as temporary:
         run.save(model, temporary)
     # The other processes may read the output (the fast dev run's reload check).
     distribution.barrier("dreamkeras_output_written")
