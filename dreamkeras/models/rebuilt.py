@@ -47,6 +47,15 @@ class RebuiltModel(RecoverableModel):
         return cls(**config)
 
 
+def check_num_classes(num_classes):
+    """Raises a `ValueError` unless `num_classes` is an integer of at least 2."""
+    if not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(
+            "`num_classes` must be an integer of at least 2. "
+            f"Received: num_classes={num_classes!r}."
+        )
+
+
 def softmax_head(x, num_classes, dropout=0.0, head_dtype="float32", dtype=None,
                  **dense_kwargs):
     """Dropout (when `dropout` is not 0) and the softmax layer `predictions`.

@@ -2,6 +2,9 @@
 
 import keras
 
+from dreamkeras.models.rebuilt import check_num_classes
+from dreamkeras.models.rebuilt import softmax_head
+
 
 @keras.saving.register_keras_serializable(package="dreamkeras")
 class SmallCNN(keras.Model):
@@ -48,11 +51,7 @@ class SmallCNN(keras.Model):
         dtype=None,
         **kwargs,
     ):
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(
-                "`num_classes` must be an integer of at least 2. "
-                f"Received: num_classes={num_classes!r}."
-            )
+        check_num_classes(num_classes)
         image_shape = tuple(image_shape)
         if len(image_shape) != 3 or min(image_shape[:2]) < 4:
             raise ValueError(
@@ -76,11 +75,7 @@ class SmallCNN(keras.Model):
         x = keras.layers.Dense(
             hidden_units, activation="relu", dtype=dtype, name="hidden"
         )(x)
-        if dropout:
-            x = keras.layers.Dropout(dropout, dtype=dtype, name="head_dropout")(x)
-        outputs = keras.layers.Dense(
-            num_classes, activation="softmax", dtype=head_dtype, name="predictions"
-        )(x)
+        outputs = softmax_head(x, num_classes, dropout, head_dtype, dtype)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.num_classes = num_classes
         self.image_shape = image_shape

@@ -14,6 +14,7 @@ from dreamkeras.models.chain import stem_layers
 from dreamkeras.models.connect import connection_factory
 from dreamkeras.models.connect import wire_connections
 from dreamkeras.models.rebuilt import RebuiltModel
+from dreamkeras.models.rebuilt import check_num_classes
 from dreamkeras.models.rebuilt import softmax_head
 
 MAX_BLOCKS = 4
@@ -28,11 +29,7 @@ def _check_arguments(num_classes, num_blocks, chain, stem, image_shape, width):
             f"`num_blocks` (M, the number of connected chain blocks) must be an "
             f"integer from 1 to {MAX_BLOCKS}. Received: num_blocks={num_blocks!r}."
         )
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be an integer of at least 2. "
-            f"Received: num_classes={num_classes!r}."
-        )
+    check_num_classes(num_classes)
     if isinstance(chain, str) and chain not in CHAINS:
         raise ValueError(
             f"`chain` must be one of {sorted(CHAINS)} or a KerasHub "
