@@ -36,7 +36,7 @@ def test_text_defaults_are_the_papers_protocol(app):
     assert config.schedule.batch_size == 32 and optimizer.lr_schedule == "cosine"
     assert config.model.chain == "lstm" and config.model.max_length == 128
     # The same for every model, the baselines included.
-    for model in ("lstm", "textcnn", "sleepnet"):
+    for model in ("lstm", "textcnn", "charcnn", "sleepnet"):
         other = commands.run_config(app, ["--model", model])
         assert other.augment == config.augment and other.optimizer == optimizer
 
@@ -68,6 +68,9 @@ def test_chain_flag_reaches_the_config():
          "applies to --chain lstm only"),
         (["--model", "sleepnet", "--chain", "charcnn", "--max-length", "20"],
          "at least 27"),
+        (["--model", "charcnn", "--max-length", "20"],
+         "--model charcnn pools .* at least 27, got 20"),
+        (["--model", "charcnn", "--chain", "charcnn"], "the baselines are --model lstm"),
     ],
 )
 def test_bad_chain_flags_are_one_line_errors(argv, message):
