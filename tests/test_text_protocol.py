@@ -59,6 +59,16 @@ def test_chain_flag_reaches_the_config():
         commands.run_config("imdb", ["--chain", "resnet18"])
 
 
+def test_charcnn_size_flag_reaches_the_config():
+    from dreamkeras.models.text_baselines import CHARCNN_SIZES
+    from dreamkeras_cli.flags.base import CHARCNN_SIZES as FLAG_SIZES
+
+    assert FLAG_SIZES == tuple(CHARCNN_SIZES)  # The flags name them without Keras.
+    assert commands.run_config("ag_news", ["--model", "charcnn"]).model.charcnn_size == "small"
+    config = commands.run_config("ag_news", ["--model", "charcnn", "--charcnn-size", "large"])
+    assert config.model.kind == "charcnn" and config.model.charcnn_size == "large"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
