@@ -266,7 +266,7 @@ def text_run_config(args, info, command="dreamkeras"):
         block_depth=args.block_depth, embedding=args.embedding,
         embedding_dim=args.embedding_dim, encoder=args.encoder,
         token_mode=args.token_mode, unfreeze=args.unfreeze,
-        max_length=args.max_length, dropout=args.dropout,
+        max_length=args.max_length, dropout=args.dropout, charcnn_size=args.charcnn_size,
     )
     if fast:
         model = dataclasses.replace(
@@ -276,8 +276,8 @@ def text_run_config(args, info, command="dreamkeras"):
             ),
             width=fast.set("--width", 8),
             embedding_dim=fast.set("--embedding-dim", None),
-            # The CharCNN chain needs 27 positions for three blocks.
-            max_length=fast.set("--max-length", 16 if model.chain != "charcnn" else 32),
+            # The CharCNN (chain of three blocks, or baseline) needs 27 positions.
+            max_length=fast.set("--max-length", 32 if model.uses_charcnn else 16),
         )
     return _run_config(
         args, fast, command,

@@ -216,8 +216,26 @@ def check_image_augment(args):
 
 
 # The shortest input of the CharCNN chain per number of blocks: the stem and
-# the first and third stages each pool the sequence by 3.
+# the first and third stages each pool the sequence by 3 (the `--model
+# charcnn` baseline pools as the chain of three blocks does).
 CHARCNN_MIN_LENGTH = {1: 9, 2: 9, 3: 27}
+
+
+def _charcnn_length(what, who, blocks, max_length):
+    """`(ok, message)`: `--max-length` against the CharCNN's poolings.
+
+    Args:
+        what: str. The flag that chose the CharCNN (`"--chain charcnn"`).
+        who: str. What needs the length (`"--blocks 3"`).
+        blocks: int. Stages of the chain (3 for the baseline).
+        max_length: int or None (None: not checked).
+    """
+    minimum = CHARCNN_MIN_LENGTH.get(blocks, 27)
+    return (
+        max_length is None or max_length >= minimum,
+        f"{what} pools the sequence by 3 up to three times: {who} needs "
+        f"--max-length of at least {minimum}, got {max_length}.",
+    )
 
 
 def check_text_chain(chain, blocks, block_depth, max_length=None, connected=True):
@@ -230,11 +248,14 @@ def check_text_chain(chain, blocks, block_depth, max_length=None, connected=True
     ```
     """
     most = 3 if chain == "charcnn" else 4
+    length_ok, length_error = _charcnn_length(
+        "--chain charcnn", f"--blocks {blocks}", blocks, max_length
+    )
     check([
         (
             connected or chain == "lstm",
             f"--chain {chain} is the chain of --model dreamnet / sleepnet; the "
-            f"baselines are --model lstm and --model textcnn.",
+            f"baselines are --model lstm, textcnn and charcnn.",
         ),
         (
             not connected or 1 <= blocks <= most,
@@ -245,13 +266,7 @@ def check_text_chain(chain, blocks, block_depth, max_length=None, connected=True
             f"--block-depth (LSTMs per block) applies to --chain lstm only, got "
             f"--block-depth {block_depth} with --chain {chain}.",
         ),
-        (
-            chain != "charcnn" or max_length is None
-            or max_length >= CHARCNN_MIN_LENGTH.get(blocks, 27),
-            f"--chain charcnn pools the sequence by 3 up to three times: --blocks "
-            f"{blocks} needs --max-length of at least {CHARCNN_MIN_LENGTH.get(blocks, 27)}, "
-            f"got {max_length}.",
-        ),
+        (chain != "charcnn" or length_ok, length_error),
     ])
 
 
@@ -287,6 +302,8 @@ def check_text(args):
         ),
     ])
     check_text_chain(args.chain, args.blocks, args.block_depth, args.max_length, connected)
+    if args.model == "charcnn":
+        check([_charcnn_length("--model charcnn", "it", 3, args.max_length)])
 
 
 def check_corpus(folder, flag="--corpus"):

@@ -236,11 +236,12 @@ class VisionModel:
 
 @dataclasses.dataclass(frozen=True)
 class TextModel:
-    """A text DreamNet, SleepNet, LSTM or TextCNN (the text apps' model flags).
+    """A text DreamNet, SleepNet, LSTM, TextCNN or CharCNN (the text apps' model flags).
 
     `chain` is the chain of dreamnet / sleepnet (`"lstm"`, `"textcnn"` or
     `"charcnn"`, `dreamkeras.models.text_chains`); the baselines keep
-    `"lstm"`.
+    `"lstm"`. `charcnn_size` is the `CharCNNClassifier`'s size (`"small"`
+    or `"large"`) of `kind="charcnn"`.
 
     Example:
 
@@ -261,11 +262,18 @@ class TextModel:
     unfreeze: bool = False
     max_length: int = 128
     dropout: float = None
+    charcnn_size: str = "small"
 
     @property
     def uses_encoder_weights(self):
         """bool: the model calls the encoder (the baselines use only its tokenizer)."""
         return self.kind in ("dreamnet", "sleepnet")
+
+    @property
+    def uses_charcnn(self):
+        """bool: Zhang et al.'s convolutions pool the sequence (`--chain` or `--model` charcnn)."""
+        chain = self.chain if self.uses_encoder_weights else self.kind
+        return chain == "charcnn"
 
 
 @dataclasses.dataclass(frozen=True)

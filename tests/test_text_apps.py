@@ -101,10 +101,60 @@ def test_fast_dev_run_says_it_is_not_real_and_dreams(tmp_path, capsys):
     assert "dreams" in tags and "epoch_accuracy" in tags
 
 
+@pytest.mark.large  # About 140 s on two busy CPU cores.
+def test_charcnn_baseline_fast_dev_run_reloads_with_the_same_predictions(tmp_path, capsys):
+    from dreamkeras.training.text_task import load_text_training_data
+    from dreamkeras.training.text_task import text_pipelines
+
+    argv = ["--backend", BACKEND, "--fast-dev-run", "--model", "charcnn", "--verbose", "0"]
+    assert ag_news.main(argv + paths(tmp_path)) == 0
+    head = header(capsys.readouterr().out)
+    # The chain's fast dev run length: the three poolings need 27 tokens.
+    assert "--max-length 128 -> 32" in head["replaces"]
+    assert head["model"].startswith(
+        "CharCNNClassifier, Zhang et al.'s small CharCNN, embedding width 32"
+    )
+    result = report(tmp_path)
+    assert result["model"] == "CharCNNClassifier" and not result["uses_encoder_weights"]
+    assert result["flops_per_text"]["by_kind"]["conv"] > 0
+    assert result["reload_check"]["abs_loss_diff"] < 1e-5
+
+    model = keras.saving.load_model(tmp_path / "run.keras")
+    assert isinstance(model, dreamkeras.models.CharCNNClassifier)
+    assert (model.size, model.padding, model.sequence_length) == ("small", "same", 32)
+    # The reloaded model predicts the test texts as the trained one did.
+    config = commands.run_config("ag_news", argv + paths(tmp_path / "again"))
+    preset = str(tmp_path / "run_logs" / "fast_dev_run_random_roberta")
+    preprocessor = dk_text.make_preprocessor(keras_hub_tokenizer(preset), 32)
+    _, test_ds, _, _ = text_pipelines(
+        config, load_text_training_data(config), preprocessor, train=False
+    )
+    labels = np.concatenate([y for _, y in test_ds.as_numpy_iterator()])
+    probabilities = model.predict(test_ds, verbose=0)
+    picked = probabilities[np.arange(len(labels)), labels.reshape(-1).astype(int)]
+    assert abs(-np.log(picked).mean() - result["test_loss"]) < 1e-4
+    accuracy = (probabilities.argmax(-1) == labels.reshape(-1)).mean()
+    assert accuracy == pytest.approx(result["test_accuracy"])
+
+
+def test_charcnn_baseline_refuses_a_max_length_its_poolings_cannot_take(
+    tmp_path, preset, capsys
+):
+    argv = ["--backend", BACKEND, "--model", "charcnn", "--encoder", preset,
+            "--data-dir", str(tmp_path), "--max-length", "26"]
+    assert text_folder.main(argv + paths(tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: --model charcnn pools the sequence by 3") and (
+        "at least 27, got 26" in err
+    ), err
+
+
 @pytest.mark.parametrize(
     "kind, random_shown",
     [
         ("lstm", False),
+        ("charcnn", False),
         pytest.param("textcnn", False, marks=pytest.mark.large),
         pytest.param("sleepnet", True, marks=pytest.mark.large),
     ],
@@ -115,10 +165,12 @@ def test_header_says_random_only_where_the_encoder_weights_are_used(
     """The fast dev run above shows RANDOM for a DreamNet; a baseline does not."""
     texts, labels = synthetic_texts(3, 24, seed=1)
     write_text_folder(tmp_path / "texts", texts, labels, ["a", "b", "c"])
+    # The CharCNN's three poolings need 27 tokens.
+    max_length = "32" if kind == "charcnn" else "16"
     config = commands.run_config(
         "text_folder",
         ["--model", kind, "--encoder", preset, "--data-dir", str(tmp_path / "texts"),
-         "--blocks", "1", "--max-length", "16", "--batch-size", "4"],
+         "--blocks", "1", "--max-length", max_length, "--batch-size", "4"],
     )
     run = training.TextClassification().prepare(config, contextlib.nullcontext())
     model_line = run.lines[0]
@@ -137,7 +189,7 @@ def test_baselines_take_the_connected_models_embedding_width():
     from dreamkeras.training.text_task import embedding_width
     from dreamkeras_cli.config import TextModel
 
-    for kind in ("lstm", "textcnn"):
+    for kind in ("lstm", "textcnn", "charcnn"):
         assert embedding_width(TextModel(kind=kind, width=64), 768) == 768
         assert embedding_width(TextModel(kind=kind, embedding_dim=100), 768) == 100
     assert embedding_width(TextModel(kind="sleepnet", width=64), 768) == 768

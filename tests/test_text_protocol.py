@@ -36,7 +36,7 @@ def test_text_defaults_are_the_papers_protocol(app):
     assert config.schedule.batch_size == 32 and optimizer.lr_schedule == "cosine"
     assert config.model.chain == "lstm" and config.model.max_length == 128
     # The same for every model, the baselines included.
-    for model in ("lstm", "textcnn", "sleepnet"):
+    for model in ("lstm", "textcnn", "charcnn", "sleepnet"):
         other = commands.run_config(app, ["--model", model])
         assert other.augment == config.augment and other.optimizer == optimizer
 
@@ -59,6 +59,16 @@ def test_chain_flag_reaches_the_config():
         commands.run_config("imdb", ["--chain", "resnet18"])
 
 
+def test_charcnn_size_flag_reaches_the_config():
+    from dreamkeras.models.text_baselines import CHARCNN_SIZES
+    from dreamkeras_cli.flags.base import CHARCNN_SIZES as FLAG_SIZES
+
+    assert FLAG_SIZES == tuple(CHARCNN_SIZES)  # The flags name them without Keras.
+    assert commands.run_config("ag_news", ["--model", "charcnn"]).model.charcnn_size == "small"
+    config = commands.run_config("ag_news", ["--model", "charcnn", "--charcnn-size", "large"])
+    assert config.model.kind == "charcnn" and config.model.charcnn_size == "large"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -68,6 +78,9 @@ def test_chain_flag_reaches_the_config():
          "applies to --chain lstm only"),
         (["--model", "sleepnet", "--chain", "charcnn", "--max-length", "20"],
          "at least 27"),
+        (["--model", "charcnn", "--max-length", "20"],
+         "--model charcnn pools .* at least 27, got 20"),
+        (["--model", "charcnn", "--chain", "charcnn"], "the baselines are --model lstm"),
     ],
 )
 def test_bad_chain_flags_are_one_line_errors(argv, message):

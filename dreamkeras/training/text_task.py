@@ -52,8 +52,8 @@ def load_text_encoder(model):
 
     Returns:
         `(tokenizer, encoder)`: a KerasHub tokenizer, and a masked LM
-        (dreamnet), a backbone (sleepnet) or None (lstm, textcnn: they use
-        only the tokenizer).
+        (dreamnet), a backbone (sleepnet) or None (lstm, textcnn, charcnn:
+        they use only the tokenizer).
 
     Example:
 
@@ -283,8 +283,11 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
         embedding_dim: int or None. The baselines' embedding width.
 
     Returns:
-        A `TextDreamNet`, `TextSleepNet`, `LSTMClassifier` or
-        `TextCNNClassifier`.
+        A `TextDreamNet`, `TextSleepNet`, `LSTMClassifier`,
+        `TextCNNClassifier` or `CharCNNClassifier`. The CharCNN reads the
+        tokenizer's token ids through an embedding of `embedding_dim`, with
+        the `same`-padded convolutions of `chain="charcnn"` (so it takes the
+        lengths the chain takes, at least 27 tokens).
 
     Example:
 
@@ -312,9 +315,16 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
             embedding_dim=embedding_dim, block_depth=model.block_depth,
             dropout=model.dropout or 0.0,
         )
+    # Kim's and Zhang et al.'s dropout by default.
+    dropout = 0.5 if model.dropout is None else model.dropout
+    if model.kind == "charcnn":
+        return models.CharCNNClassifier(
+            num_classes, vocabulary_size=vocabulary_size,
+            sequence_length=model.max_length, size=model.charcnn_size,
+            embedding_dim=embedding_dim, padding="same", dropout=dropout,
+        )
     return models.TextCNNClassifier(
-        vocabulary_size, num_classes, embedding_dim=embedding_dim,
-        dropout=0.5 if model.dropout is None else model.dropout,
+        vocabulary_size, num_classes, embedding_dim=embedding_dim, dropout=dropout,
     )
 
 
@@ -322,13 +332,18 @@ def build_text_model(model, num_classes, tokenizer, encoder=None, embedding_dim=
 CHAIN_NAMES = {"lstm": "LSTM", "textcnn": "TextCNN", "charcnn": "CharCNN"}
 
 
-def _model_line(model, config_model, embedding_dim, random_encoder):
-    kind = config_model.kind
+def _model_shape(config_model):
+    """The model line's architecture text: the blocks, or the baseline's paper."""
+    if config_model.kind == "textcnn":
+        return "Kim's TextCNN"
+    if config_model.kind == "charcnn":
+        return f"Zhang et al.'s {config_model.charcnn_size} CharCNN"
     chain = CHAIN_NAMES[config_model.chain if config_model.uses_encoder_weights else "lstm"]
-    shape = (
-        f"{config_model.blocks} {chain} block(s) of width {config_model.width}"
-        if kind != "textcnn" else "Kim's TextCNN"
-    )
+    return f"{config_model.blocks} {chain} block(s) of width {config_model.width}"
+
+
+def _model_line(model, config_model, embedding_dim, random_encoder):
+    shape = _model_shape(config_model)
     text = (
         f"{type(model).__name__}, {shape}, embedding width {embedding_dim}, "
         f"{classifier.parameter_text(model)}; "

@@ -45,7 +45,7 @@ IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_AUGMENT = ("augment", "augment_rate")
 TEXT_MODEL = (
     "model", "blocks", "chain", "width", "block_depth", "embedding", "embedding_dim", "encoder",
-    "token_mode", "unfreeze", "max_length", "dropout",
+    "token_mode", "unfreeze", "max_length", "dropout", "charcnn_size",
 )
 SEARCH = (
     "dataset", "data_dir", "tuner", "search_space", "values", "max_trials",

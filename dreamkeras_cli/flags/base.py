@@ -6,7 +6,9 @@ import dataclasses
 BACKENDS = ("jax", "tensorflow", "torch")
 VISION_MODELS = ("dreamnet", "sleepnet", "baseline", "smallcnn")
 ARCHITECTURES = ("ours", "reference")
-TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn")
+TEXT_MODELS = ("dreamnet", "sleepnet", "lstm", "textcnn", "charcnn")
+# `dreamkeras.models.text_baselines.CHARCNN_SIZES`, here without importing Keras.
+CHARCNN_SIZES = ("small", "large")
 PRECISIONS = ("auto", "none", "mixed_float16", "mixed_bfloat16")
 VISION_CHAINS = ("resnet18", "resnet34", "resnet50")
 # `dreamkeras.models.text_chains.CHAINS`, here without importing Keras.

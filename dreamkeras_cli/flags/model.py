@@ -1,6 +1,7 @@
 """The model flags of the vision, text and MAE pretraining apps."""
 
 from dreamkeras_cli.flags.base import ARCHITECTURES
+from dreamkeras_cli.flags.base import CHARCNN_SIZES
 from dreamkeras_cli.flags.base import Flag as F
 from dreamkeras_cli.flags.base import TEXT_MODELS
 from dreamkeras_cli.flags.base import TEXT_CHAINS
@@ -22,8 +23,10 @@ MODEL_FLAGS = {
             "the reference a chain should match.",
             "text": "dreamnet: frozen masked-LM connections plus the dream "
             "block; sleepnet: frozen encoder connections; lstm: the same LSTM "
-            "chain without connections; textcnn: Kim's TextCNN. The baselines "
-            "use only the encoder preset's tokenizer.",
+            "chain without connections; textcnn: Kim's TextCNN; charcnn: Zhang "
+            "et al.'s CharCNN (--charcnn-size; its convolutions read the "
+            "tokenizer's tokens, as --chain charcnn's do). The baselines use only "
+            "the encoder preset's tokenizer.",
             "benchmark": "Network to measure (as the apps' --model).",
         },
     ),
@@ -60,7 +63,8 @@ MODEL_FLAGS = {
             "ablation): lstm (LSTM blocks, --block-depth LSTMs each), textcnn "
             "(Kim's convolutions of widths 3, 4, 5, --width filters each) or "
             "charcnn (Zhang et al.'s convolutions; 1 to 3 blocks, --max-length of "
-            "at least 9, 27 for 3 blocks). The baselines are --model lstm / textcnn.",
+            "at least 9, 27 for 3 blocks). The baselines are --model lstm / textcnn / "
+            "charcnn.",
         },
     ),
     "width": F(
@@ -154,8 +158,9 @@ MODEL_FLAGS = {
         ("--dropout",), type=float, default={"vision": 0.0, "text": None},
         help={
             "vision": "Dropout rate before the classifier head.",
-            "text": "Dropout rate before the classifier head. Default: 0, and "
-            "0.5 for textcnn.",
+            "text": "Dropout rate before the classifier head (charcnn: after "
+            "each of its two dense layers). Default: 0, and 0.5 for textcnn and "
+            "charcnn.",
         },
     ),
     "head": F(
@@ -181,6 +186,11 @@ MODEL_FLAGS = {
         help="Width of the token embedding. Default: the encoder's hidden size "
         "for every model (so that the baselines match the connected models); "
         "--width for dreamnet / sleepnet with --embedding random.",
+    ),
+    "charcnn_size": F(
+        ("--charcnn-size",), default="small", choices=CHARCNN_SIZES,
+        help="--model charcnn: Zhang et al.'s small network (256 features, "
+        "1024 dense units) or large one (1024 and 2048).",
     ),
     "token_mode": F(
         ("--token-mode", "--sleep-mode"), default="straight_through",
