@@ -163,17 +163,17 @@ def _app_environment(extra=None):
     return environment
 
 
-def _app_command(folder, *extra):
+def _app_command(folder, *extra, app="cifar100.py", flags=APP_FLAGS, output="m.keras"):
     return [
-        sys.executable, os.path.join(REPO, "apps", "cifar100.py"), *APP_FLAGS,
-        "--output", str(folder / "m.keras"), "--logdir", str(folder / "log"), *extra,
+        sys.executable, os.path.join(REPO, "apps", app), *flags,
+        "--output", str(folder / output), "--logdir", str(folder / "log"), *extra,
     ]
 
 
-def _two_process_app(folder, port, env=None):
-    """Runs the cifar100 fast dev run as two local processes (JAX CPU collectives)."""
+def _two_process_app(folder, port, env=None, **app):
+    """Runs an app (the cifar100 fast dev run) as two local processes (JAX CPU collectives)."""
     command = _app_command(
-        folder, "--coordinator-address", f"localhost:{port}", "--num-processes", "2"
+        folder, "--coordinator-address", f"localhost:{port}", "--num-processes", "2", **app
     )
     processes = [
         subprocess.Popen(
@@ -226,9 +226,9 @@ def test_two_local_processes_train_and_write_once(tmp_path):
     assert "Process 1 of 2: the chief (process 0) wrote" in outputs[1]
 
 
-def _app_once(folder, env=None):
+def _app_once(folder, env=None, **app):
     result = subprocess.run(
-        _app_command(folder), env=_app_environment(env), cwd=folder,
+        _app_command(folder, **app), env=_app_environment(env), cwd=folder,
         capture_output=True, text=True, timeout=1200,
     )
     return result.returncode, result.stdout + result.stderr
@@ -268,8 +268,103 @@ def test_two_local_processes_resume_after_a_kill(tmp_path):
     assert not os.path.exists(killed / "log" / "backup")
 
 
+def _weights(path):
+    import h5py
+
+    values = {}
+    with h5py.File(path) as file:
+        file.visititems(
+            lambda name, item: values.__setitem__(name, item[()])
+            if isinstance(item, h5py.Dataset) else None
+        )
+    return values
+
+
+def _single_and_two_processes(tmp_path, port, **app):
+    """Runs an app once in one process and once as two; returns their folders and outputs."""
+    single, double = tmp_path / "single", tmp_path / "double"
+    for folder in (single, double):
+        folder.mkdir()
+    code, output = _app_once(single, **app)
+    assert code == 0, output[-3000:]
+    codes, outputs = _two_process_app(double, port, **app)
+    assert codes == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+    assert "Saved" in outputs[0] and "Saved" not in outputs[1]
+    assert "Process 1 of 2: the chief (process 0) wrote" in outputs[1]
+    # One set of outputs, the chief's: the same files as one process writes.
+    assert sorted(os.listdir(double)) == sorted(os.listdir(single)), os.listdir(double)
+    return single, double
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_two_local_processes_pretrain_an_mae_as_one_process(tmp_path):
+    """Blocks of every global batch: the same masks, losses and preset as one process."""
+    flags = ("--backend", "jax", "--fast-dev-run", "--no-flip")
+    single, double = _single_and_two_processes(
+        tmp_path, 12397, app="pretrain_mae.py", flags=flags, output="mae"
+    )
+    reference = json.loads((single / "mae.json").read_text())
+    report = json.loads((double / "mae.json").read_text())
+    assert report["processes"] == 2 and report["epochs_completed"] == 2
+    np.testing.assert_allclose(
+        report["history"]["loss"], reference["history"]["loss"], rtol=1e-5
+    )
+    for key in ("trained", "initial"):
+        np.testing.assert_allclose(
+            report["heldout_masked_loss"][key], reference["heldout_masked_loss"][key],
+            rtol=1e-5,
+        )
+    assert sorted(os.listdir(double / "mae")) == sorted(os.listdir(single / "mae"))
+    expected = _weights(single / "mae" / "model.weights.h5")
+    weights = _weights(double / "mae" / "model.weights.h5")
+    assert sorted(weights) == sorted(expected)
+    for name, value in expected.items():
+        # Collectives sum in another order: near-zero gradients differ in rounding.
+        np.testing.assert_allclose(weights[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_two_local_processes_pretrain_a_masked_lm(tmp_path):
+    """MLM pretraining on two processes: one preset, a report of the held-out accuracy.
+
+    The processes mask their own texts (tf.data random ops), so the losses
+    are not one process's; the texts of every global batch are (a unit test
+    above).
+    """
+    flags = ("--backend", "jax", "--fast-dev-run")
+    single, double = _single_and_two_processes(
+        tmp_path, 12385, app="pretrain_mlm.py", flags=flags, output="mlm"
+    )
+    reference = json.loads((single / "mlm.json").read_text())
+    report = json.loads((double / "mlm.json").read_text())
+    assert report["processes"] == 2 and report["epochs_completed"] == 2
+    assert report["train_examples"] == reference["train_examples"]
+    assert np.isfinite(report["history"]["loss"]).all()
+    np.testing.assert_allclose(report["history"]["loss"], reference["history"]["loss"], rtol=0.05)
+    assert report["heldout_masked_accuracy"]["tokens"] > 0
+    assert sorted(os.listdir(double / "mlm")) == sorted(os.listdir(single / "mlm"))
+
+
+@pytest.mark.large
+@JAX_ONLY
+def test_two_local_processes_train_a_text_dreamnet_as_one_process(tmp_path):
+    """The text app on two processes: the single-process losses; one random preset."""
+    flags = ("--backend", "jax", "--fast-dev-run", "--no-augment")
+    single, double = _single_and_two_processes(tmp_path, 12387, app="ag_news.py", flags=flags)
+    reference = json.loads((single / "m.json").read_text())
+    report = json.loads((double / "m.json").read_text())
+    assert report["processes"] == 2 and report["epochs_completed"] == 2
+    np.testing.assert_allclose(
+        report["history"]["loss"], reference["history"]["loss"], rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(report["test_loss"], reference["test_loss"], rtol=1e-4)
+    assert report["reload_check"]["abs_loss_diff"] < 1e-4
+
+
 def test_process_parts_make_the_single_process_batches():
-    """Two processes' batches of 4 (shard after the shuffle) are one process's batches of 8."""
+    """Two processes' batches of 4 side by side are one process's batches of 8, in order."""
     import tensorflow as tf
 
     from dreamkeras.data import build_pipeline
@@ -296,24 +391,47 @@ def test_process_parts_make_the_single_process_batches():
         # Without repeat: 39 // 8 = 4 steps on both processes (one has 20 examples).
         assert len(single) == len(parts[0]) == len(parts[1]) == (10 if repeat else 4)
         for whole, first, second in zip(single, *parts):
-            assert order(whole) == order(np.concatenate([first, second]))
+            # Example for example, as jax.make_array_from_process_local_data
+            # lays the processes' batches side by side (an MAE's random masks
+            # depend on the position in the batch).
+            np.testing.assert_array_equal(whole, np.concatenate([first, second]))
+        assert order(single[0]) != order(single[1])
 
 
-def test_only_the_vision_apps_run_on_several_processes(monkeypatch, tmp_path):
-    from dreamkeras.training import engine
-    from dreamkeras_cli import commands
+def test_masked_lm_process_parts_are_the_single_process_texts():
+    """MLM pretraining: two processes' blocks of 4 texts side by side are one process's 8."""
+    from dreamkeras.training.mlm_task import masked_batches
 
-    monkeypatch.setattr(dist, "process_count", lambda: 2)
-    config = commands.run_config(
-        "pretrain-mae", ["--fast-dev-run", "--output", str(tmp_path / "mae"),
-                         "--logdir", str(tmp_path / "log")],
-    )
-    with pytest.raises(TrainingSetupError, match="only the vision and text apps"):
-        engine.train(config)
+    texts = [f"text {n}" for n in range(40)]
+
+    def preprocessor(batch):
+        # Stands in for the masking: the texts, with per-text weights.
+        return batch, batch, tf_ones_like(batch)
+
+    def batches(batch_size, shard=None, repeat=False):
+        pipeline = masked_batches(
+            texts[:39], preprocessor, batch_size, seed=3, training=True, repeat=repeat,
+            shard=shard,
+        )
+        return [x for x, _, _ in pipeline.take(10).as_numpy_iterator()]
+
+    for repeat, steps in ((True, 10), (False, 4)):
+        single = batches(8, repeat=repeat)
+        parts = [batches(8, (2, index, 39 // 8), repeat) for index in range(2)]
+        assert len(single) == len(parts[0]) == len(parts[1]) == steps
+        for whole, first, second in zip(single, *parts):
+            assert len(first) == len(second) == 4
+            np.testing.assert_array_equal(whole, np.concatenate([first, second]))
+
+
+def tf_ones_like(batch):
+    import tensorflow as tf
+
+    return tf.ones_like(batch, dtype=tf.float32)
 
 
 def test_text_process_parts_make_the_single_process_batches(monkeypatch):
-    """The text apps' pipelines: two processes' batches of 4 are one process's batches of 8."""
+    """The text apps' pipelines: two processes' batches of 4 side by side are one process's 8."""
     import types
 
     import tensorflow as tf
@@ -362,9 +480,20 @@ def test_text_process_parts_make_the_single_process_batches(monkeypatch):
             assert len(whole) == len(first) == len(second) == steps
             for (x, y), (x0, y0), (x1, y1) in zip(whole, first, second):
                 assert x.shape == (8, 2) and x0.shape == x1.shape == (4, 2)
-                assert order(x, y) == order(np.concatenate([x0, x1]), np.concatenate([y0, y1]))
+                np.testing.assert_array_equal(x, np.concatenate([x0, x1]))
+                np.testing.assert_array_equal(y, np.concatenate([y0, y1]))
                 # The labels travel with their texts.
                 np.testing.assert_array_equal((x0[:, 0]) % 3, y0)
         if repeat:
             # Not only the same sets: the training batches differ between steps.
             assert order(*single[0][0]) != order(*single[0][1])
+
+
+def test_dream_samples_fill_whole_batches_of_the_devices(monkeypatch):
+    """3 dream texts on 2 devices would not split: 4, or 2 when only 3 exist."""
+    assert dist.batch_shards() == 1 and dist.sample_count(3) == 3
+    monkeypatch.setattr(dist, "batch_shards", lambda: 2)
+    assert dist.sample_count(3) == 4
+    assert dist.sample_count(4) == 4
+    assert dist.sample_count(3, available=3) == 2
+    assert dist.sample_count(4, available=1) == 0

@@ -306,6 +306,38 @@ def label_error_from(exception):
     )
 
 
+def shard_examples(dataset, shard, batch_size):
+    """One process's blocks of a multi-process run's example stream.
+
+    Process `index` of `count` keeps, of every `count * batch_size`
+    consecutive examples, the `index`-th block of `batch_size`: batched by
+    `batch_size`, the processes' batches laid side by side in process order
+    (as `jax.make_array_from_process_local_data` assembles them) are the
+    single-process run's batches, example for example.
+
+    Args:
+        dataset: `tf.data.Dataset` of unbatched examples.
+        shard: `(count, index)` or `(count, index, batches)`, or None
+            (the dataset unchanged).
+        batch_size: int. This process's batch size.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Example:
+
+    ```python
+    part = shard_examples(tf.data.Dataset.range(16), (2, 1), 4)  # 4..7, 12..15
+    ```
+    """
+    if shard is None:
+        return dataset
+    count, index = int(shard[0]), int(shard[1])
+    return dataset.enumerate().filter(
+        lambda position, example: (position // batch_size) % count == index
+    ).map(lambda position, example: example)
+
+
 def build_pipeline(
     dataset,
     num_classes,
@@ -356,8 +388,9 @@ def build_pipeline(
         seed: int or None. Seed of the shuffle and the augmentations.
         shard: `(count, index)` or `(count, index, batches)`, or None. One
             process's part of a multi-process run: after the shuffle (same
-            seed on every process), keep every `count`-th example from
-            `index`, so that the processes' batches of `batch_size` together
+            seed on every process), keep the `index`-th block of
+            `batch_size` examples of every `count * batch_size`
+            (`shard_examples`), so that the processes' batches side by side
             are the single-process run's batches of `count * batch_size`;
             without `repeat`, stop after `batches` batches (every process
             runs as many steps).
@@ -402,8 +435,7 @@ def build_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if shard is not None:
-        ds = ds.shard(shard[0], shard[1])
+    ds = shard_examples(ds, shard, batch_size)
     if training and randaugment:
         # float32 whatever the global dtype policy (mixed precision is for the model).
         rand_augment = RandAugment(

@@ -17,6 +17,7 @@ from dreamkeras.data.errors import DataUnavailableError
 from dreamkeras.data.pipeline import checked_label
 from dreamkeras.data.pipeline import LabelledDataset
 from dreamkeras.data.pipeline import known_size
+from dreamkeras.data.pipeline import shard_examples
 from dreamkeras.data.folders import split_folders
 from dreamkeras.data.sources import require_dir
 
@@ -261,10 +262,10 @@ def build_text_pipeline(
         shard: `(count, index)` or `(count, index, batches)`, or None. One
             process's part of a multi-process run, as in
             `dreamkeras.data.build_pipeline`: after the (augmented copy and)
-            shuffle, the same on every process, keep every `count`-th text
-            from `index`, so that the processes' batches of `batch_size`
-            together are the single-process run's batches of
-            `count * batch_size`; without `repeat`, stop after `batches`
+            shuffle, the same on every process, keep the `index`-th block of
+            `batch_size` texts of every `count * batch_size`, so that the
+            processes' batches side by side are the single-process run's
+            batches of `count * batch_size`; without `repeat`, stop after `batches`
             batches (every process runs as many steps).
 
     Returns:
@@ -287,8 +288,7 @@ def build_text_pipeline(
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    if shard is not None:
-        ds = ds.shard(shard[0], shard[1])
+    ds = shard_examples(ds, shard, batch_size)
     if drop_remainder is None:
         drop_remainder = training
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)

@@ -208,6 +208,44 @@ def is_chief():
     return process_index() == 0
 
 
+def batch_shards():
+    """How many parts the current `keras.distribution` splits a batch into (1 without one).
+
+    Example:
+
+    ```python
+    batch_shards()  # 4 under DataParallel on 4 devices, 2 on a 2x4 mesh
+    ```
+    """
+    current = keras.distribution.distribution()
+    if current is None:
+        return 1
+    mesh = current.device_mesh
+    names = list(mesh.axis_names)
+    return int(mesh.shape[names.index(BATCH_AXIS)]) if BATCH_AXIS in names else 1
+
+
+def sample_count(count, available=None):
+    """`count` rounded up to whole batches of the devices (dream samples).
+
+    Args:
+        count: int. The samples wanted.
+        available: int or None. The samples there are; the result is then
+            rounded down to a multiple of the devices (0: none fit).
+
+    Example:
+
+    ```python
+    sample_count(3)  # 4 on 2 devices
+    ```
+    """
+    shards = batch_shards()
+    count = -(-count // shards) * shards
+    if available is not None and available < count:
+        count = available - available % shards
+    return count
+
+
 def barrier(name):
     """Waits until every process reaches `name` (nothing for one process).
 
@@ -221,6 +259,29 @@ def barrier(name):
         from jax.experimental import multihost_utils
 
         multihost_utils.sync_global_devices(name)
+
+
+@contextlib.contextmanager
+def undistributed():
+    """Builds and saves in this process alone, outside the run's distribution.
+
+    For work only one process does (the chief writing a file): under the
+    run's distribution, creating and saving variables runs collectives that
+    every process would have to join.
+
+    Example:
+
+    ```python
+    with undistributed():
+        build_random_preset(folder)
+    ```
+    """
+    previous = keras.distribution.distribution()
+    keras.distribution.set_distribution(None)
+    try:
+        yield
+    finally:
+        keras.distribution.set_distribution(previous)
 
 
 @contextlib.contextmanager
@@ -412,10 +473,12 @@ def shard_for_process(dataset, global_batch_size, size=None, training=False):
     """This process's share of an unbatched dataset: `(dataset, batch size, shard)`.
 
     The dataset itself is not split here: pass `shard` to
-    `dreamkeras.data.build_pipeline`, which keeps every `num_processes`-th
-    example from this process's index *after* its shuffle (the same seed on
-    every process), so that the processes' batches together are exactly the
-    single-process run's global batches (the same losses), at the price of
+    `dreamkeras.data.build_pipeline`, which keeps this process's block of
+    every global batch *after* the shuffle (the same seed on every process),
+    so that the processes' batches side by side are exactly the
+    single-process run's global batches, example for example (the same
+    losses, also for a loss that depends on the position in the batch, such
+    as the MAE's random masks), at the price of
     every process reading the whole dataset. Every process runs the same
     number of steps: a training part stops after `size // global_batch_size`
     batches (the single-process run's, with `drop_remainder`); a held-out

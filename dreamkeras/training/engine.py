@@ -194,12 +194,6 @@ def train(config, callbacks=None, task=None):
     """
     task = task or _task(config.task)
     check_backend(config.hardware, config.command)
-    if distribution.process_count() > 1 and config.task not in ("image", "text"):
-        raise TrainingSetupError(
-            f"--num-processes {distribution.process_count()}: only the vision and text apps split "
-            f"their data over processes so far; run {config.command or config.task} in one "
-            f"process (--distribute or --mesh use all of its devices)."
-        )
     files = config.files
     run_files.check_writable(files.output, "--output")
     run_files.check_writable(os.path.join(files.logdir, "backup"), "--logdir")

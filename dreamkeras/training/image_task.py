@@ -15,6 +15,7 @@ from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
 from dreamkeras.training.distribution import process_count
+from dreamkeras.training.distribution import sample_count
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
@@ -190,8 +191,8 @@ def make_pipelines(config, data, image_shape):
 def _process_part(config, data, image_shape, dataset, size, training=False):
     """This process's part of `dataset` and its pipeline options (batch size).
 
-    In a multi-process run each process keeps every n-th example of the
-    shuffled stream and batches `--batch-size / n` of them
+    In a multi-process run each process keeps its block of `--batch-size / n`
+    examples of every `--batch-size` of the shuffled stream
     (`dreamkeras.training.distribution.shard_for_process`).
     """
     options = _pipeline_options(config, data, image_shape)
@@ -244,12 +245,18 @@ def dream_sample_images(config, data, image_shape, count=DREAM_SAMPLES):
 
     source = data.validation if data.validation is not None else data.train
     options = dict(_pipeline_options(config, data, image_shape), cache=False)
+    count = sample_count(count)
     options["batch_size"] = count
     batches = build_pipeline(
         source.take(count), training=False, drop_remainder=False, **options
     )
     images = [np.asarray(x, "float32") for x, _ in batches.as_numpy_iterator()]
-    return np.concatenate(images) if images else None
+    if not images:
+        return None
+    # Whole batches of the devices (--distribute, --mesh).
+    images = np.concatenate(images)
+    images = images[: sample_count(len(images), len(images))]
+    return images if len(images) else None
 
 
 def build_model(model, num_classes, image_shape, encoder=None):

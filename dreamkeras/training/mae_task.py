@@ -15,6 +15,7 @@ import numpy as np
 from dreamkeras.data import DataError
 from dreamkeras.data import build_pipeline
 from dreamkeras.data import synthetic_dataset
+from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.engine import PreparedRun
 from dreamkeras.training.image_task import data_line
 from dreamkeras.training.report import line
@@ -292,11 +293,16 @@ class MAEPretraining:
                 f"{data.train_size} training images is less than one batch "
                 f"(--batch-size {schedule.batch_size}); lower --batch-size."
             )
-        common = dict(batch_size=schedule.batch_size, cache=data.cache, seed=schedule.seed)
-        train_ds = image_pipeline(
-            data.train, image_shape, training=True, flip=model.flip,
-            repeat=schedule.steps_per_epoch is not None, **common,
+        common = dict(cache=data.cache, seed=schedule.seed)
+        # Several processes: each trains on its share of every global batch.
+        train, batch_size, shard = shard_for_process(
+            data.train, schedule.batch_size, data.train_size, training=True
         )
+        train_ds = image_pipeline(
+            train, image_shape, training=True, flip=model.flip, batch_size=batch_size,
+            shard=shard, repeat=schedule.steps_per_epoch is not None, **common,
+        )
+        common["batch_size"] = schedule.batch_size
         eval_ds = image_pipeline(data.eval, image_shape, training=False, **common)
 
         def measure(mae):

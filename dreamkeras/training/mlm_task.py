@@ -19,7 +19,9 @@ import hashlib
 import keras
 import numpy as np
 
+from dreamkeras.data.pipeline import shard_examples
 from dreamkeras.text import presets
+from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.engine import PreparedRun
 from dreamkeras.training.mae_task import adamw_with_warmup
 from dreamkeras.training.report import line
@@ -107,8 +109,17 @@ def load_corpus(config):
     return dataclasses.replace(corpus, train=train, eval=held_out)
 
 
-def masked_batches(texts, preprocessor, batch_size, seed, training=False, repeat=False):
-    """A `tf.data` pipeline of RoBERTa-masked batches `(x, y, sample_weight)`."""
+def masked_batches(
+    texts, preprocessor, batch_size, seed, training=False, repeat=False, shard=None
+):
+    """A `tf.data` pipeline of RoBERTa-masked batches `(x, y, sample_weight)`.
+
+    With `shard` (`(count, index, batches)`, a multi-process training run:
+    `dreamkeras.training.distribution.shard_for_process`), each process
+    keeps its block of `batch_size / count` texts of every global batch of
+    `batch_size` and masks them itself: the texts of a global batch are the
+    single-process run's, their masks are drawn per process.
+    """
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices(texts)
@@ -116,7 +127,12 @@ def masked_batches(texts, preprocessor, batch_size, seed, training=False, repeat
         ds = ds.shuffle(len(texts), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
+    if shard is not None:
+        batch_size //= shard[0]
+        ds = shard_examples(ds, shard, batch_size)
     ds = ds.batch(batch_size, drop_remainder=training)
+    if shard is not None and not repeat:
+        ds = ds.take(shard[2])
     return ds.map(preprocessor, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -190,9 +206,13 @@ class MLMPretraining:
             mask_selection_length=max(1, int(np.ceil(model.max_length * model.mask_ratio * 2))),
         )
         steps = schedule.steps_per_epoch or len(corpus.train) // schedule.batch_size
+        # Several processes: each trains on its share of every global batch.
+        _, _, shard = shard_for_process(
+            None, schedule.batch_size, corpus.train_size, training=True
+        )
         train_ds = masked_batches(
             corpus.train, preprocessor, schedule.batch_size, schedule.seed, training=True,
-            repeat=schedule.steps_per_epoch is not None,
+            repeat=schedule.steps_per_epoch is not None, shard=shard,
         )
         # The held-out batches are masked once: both models see the same masks.
         tf.random.set_seed(schedule.seed)

@@ -4,6 +4,8 @@ import json
 import os
 import time
 
+import keras
+
 from dreamkeras.text import presets
 from dreamkeras.training import classifier
 from dreamkeras.training.callbacks import DreamTextLogger
@@ -11,8 +13,12 @@ from dreamkeras.training.callbacks import dream_markdown
 from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_text_dataset
+from dreamkeras.training.distribution import barrier
+from dreamkeras.training.distribution import is_chief
 from dreamkeras.training.distribution import process_count
+from dreamkeras.training.distribution import sample_count
 from dreamkeras.training.distribution import shard_for_process
+from dreamkeras.training.distribution import undistributed
 from dreamkeras.training.image_task import FAST_DEV_TRAIN
 from dreamkeras.training.image_task import data_line
 from dreamkeras.training.precision import precision_line
@@ -220,7 +226,7 @@ def text_pipelines(config, data, preprocessor, train=True):
     train_size = data.train_size and data.train_size * (2 if augment.augment else 1)
 
     def process_part(dataset, size, training=False):
-        # A multi-process run: this process's every n-th text, n-th of the batch.
+        # A multi-process run: this process's block of every global batch.
         part, batch_size, shard = shard_for_process(
             dataset, schedule.batch_size, size, training=training
         )
@@ -377,15 +383,21 @@ class TextClassification:
         from dreamkeras.text.synthetic import DEMO_WORDS
 
         model_config, schedule = config.model, config.schedule
-        if config.fast_dev_run:
+        if config.fast_dev_run and is_chief():
             if os.path.isdir(model_config.encoder):  # The last smoke test's.
                 import shutil
 
                 shutil.rmtree(model_config.encoder)
-            presets.build_random_preset(
-                model_config.encoder, words=DEMO_WORDS,
-                max_sequence_length=model_config.max_length, seed=schedule.seed,
-            )
+            with undistributed():
+                presets.build_random_preset(
+                    model_config.encoder, words=DEMO_WORDS,
+                    max_sequence_length=model_config.max_length, seed=schedule.seed,
+                )
+        if config.fast_dev_run:
+            # Several processes: the others load the preset once the chief
+            # wrote it, and all go on from the same random state.
+            barrier("dreamkeras_fast_dev_preset")
+            keras.utils.set_random_seed(schedule.seed)
         tokenizer, encoder, preprocessor = load_text_preprocessor(model_config)
         embedding_dim = embedding_width(model_config, encoder_width(model_config.encoder, encoder))
 
@@ -409,7 +421,9 @@ class TextClassification:
         if model_config.kind == "dreamnet" and process_count() == 1:
             # Never test texts: validation texts, else training texts.
             source = data.validation if data.validation is not None else data.train
-            samples = _sample_texts(source, DREAM_SAMPLES)
+            # Whole batches of the devices (--distribute, --mesh).
+            samples = _sample_texts(source, sample_count(DREAM_SAMPLES))
+            samples = samples[: sample_count(len(samples), len(samples))]
             callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
 
         def flops_and_dreams(model, report, timings):

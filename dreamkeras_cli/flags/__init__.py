@@ -26,6 +26,8 @@ BACKEND_GROUP = (
     ("backend", "mixed_precision", "distribute", "mesh", "coordinator_address",
      "num_processes", "process_id", "debug"),
 )
+# Data parallelism over the local devices and over processes (hosts).
+DATA_PARALLEL = ("distribute", "coordinator_address", "num_processes", "process_id")
 FILE_FLAGS = ("data_dir", "output", "logdir", "overwrite", "resume", "restart", "fast_dev_run")
 RUN_LENGTH = (
     "seed", "steps_per_epoch", "eval_steps", "train_subset", "eval_subset", "verbose",
@@ -69,7 +71,7 @@ COMMANDS = {
         ("data and files", FILE_FLAGS),
     ),
     "mae": (
-        ("backend and hardware", ("backend", "debug")),
+        ("backend and hardware", ("backend",) + DATA_PARALLEL + ("debug",)),
         ("data", ("dataset", "data_dir", "train_subset", "eval_subset")),
         ("model", ("encoder", "image_size", "mask_ratio", "norm_pix_loss")),
         (
@@ -80,7 +82,7 @@ COMMANDS = {
         ("files", ("output", "logdir", "overwrite", "resume", "restart", "fast_dev_run")),
     ),
     "mlm": (
-        ("backend and hardware", ("backend", "debug")),
+        ("backend and hardware", ("backend",) + DATA_PARALLEL + ("debug",)),
         ("data", ("corpus", "validation_split", "train_subset", "eval_subset")),
         ("model", ("words", "hidden_dim", "num_layers", "num_heads", "max_sequence_length",
                    "max_length", "mask_ratio")),
