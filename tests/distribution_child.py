@@ -23,7 +23,7 @@ import keras_hub  # noqa: E402
 import numpy as np  # noqa: E402
 
 import dreamkeras  # noqa: E402
-from dreamkeras.training import distribution as dist  # noqa: E402
+from dreamkeras.training import mesh as mesh_lib  # noqa: E402
 
 STEPS = 4
 BATCH = 8
@@ -44,7 +44,7 @@ def _sharded(model):
 
 def sleepnet_run(mesh):
     keras.utils.set_random_seed(7)
-    distribution = None if mesh == "none" else dist.make_distribution(dist.parse_mesh(mesh))
+    distribution = None if mesh == "none" else mesh_lib.make_distribution(mesh_lib.parse_mesh(mesh))
     keras.distribution.set_distribution(distribution)
     try:
         vit = keras_hub.models.ViTBackbone(**VIT)
@@ -87,7 +87,7 @@ def encoder_layouts(mesh):
     """Which variables of a tiny RoBERTa and MAE the layout map shards."""
     tokens = {"token_ids": np.ones((4, 8), "int32"), "padding_mask": np.ones((4, 8), "int32")}
     unsharded = np.asarray(_roberta()(tokens))
-    keras.distribution.set_distribution(dist.make_distribution(dist.parse_mesh(mesh)))
+    keras.distribution.set_distribution(mesh_lib.make_distribution(mesh_lib.parse_mesh(mesh)))
     try:
         roberta = _roberta()
         mae = dreamkeras.models.MAEAutoencoder(
@@ -106,7 +106,7 @@ def encoder_layouts(mesh):
 
 def bad_mesh_error(mesh):
     """The error of building a ViT whose 3 heads do not split over `mesh`'s model axis."""
-    keras.distribution.set_distribution(dist.make_distribution(dist.parse_mesh(mesh)))
+    keras.distribution.set_distribution(mesh_lib.make_distribution(mesh_lib.parse_mesh(mesh)))
     try:
         keras_hub.models.ViTBackbone(**{**VIT, "num_heads": 3, "hidden_dim": 12})
     except Exception as error:
@@ -121,7 +121,7 @@ def main(argv):
     result = {"devices": len(keras.distribution.list_devices()), "runs": {}}
     for mesh in meshes:
         result["runs"][mesh] = sleepnet_run(mesh)
-    model_meshes = [m for m in meshes if m != "none" and dist.parse_mesh(m)[1] > 1]
+    model_meshes = [m for m in meshes if m != "none" and mesh_lib.parse_mesh(m)[1] > 1]
     if model_meshes:
         result["encoders"] = encoder_layouts(model_meshes[0])
         result["bad_mesh_error"] = bad_mesh_error(model_meshes[0])

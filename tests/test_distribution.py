@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from dreamkeras.training import distribution as dist
+from dreamkeras.training import mesh as mesh_lib
 from dreamkeras_cli.config import TrainingSetupError
 from dreamkeras_cli.flags import build_parser
 
@@ -49,7 +50,7 @@ def _check_runs(result, meshes):
         np.testing.assert_allclose(run["losses"], reference["losses"], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(run["logits"], reference["logits"], rtol=1e-4, atol=1e-5)
         assert run["trainable"] == reference["trainable"]
-        model_axis = dist.parse_mesh(mesh)[1]
+        model_axis = mesh_lib.parse_mesh(mesh)[1]
         if model_axis == 1:
             assert run["sharded"] == {}
             continue
@@ -90,7 +91,7 @@ def test_all_meshes_match_one_device(tmp_path):
 
 def test_encoder_layout_map_patterns():
     mesh = keras.distribution.DeviceMesh((1, 1), ("batch", "model"), ["cpu:0"])
-    layout_map = dist.encoder_layout_map(mesh)
+    layout_map = mesh_lib.encoder_layout_map(mesh)
     cases = {
         "vit_encoder/transformer_block_3/mha/key/kernel": (None, "model", None),
         "transformer_layer_0/self_attention_layer/attention_output/kernel": ("model", None, None),
@@ -110,7 +111,7 @@ def test_mesh_flag_and_settings(monkeypatch):
     with pytest.raises(SystemExit):
         parser.parse_args(["--mesh", "2by2"])
     with pytest.raises(ValueError, match="BATCHxMODEL"):
-        dist.parse_mesh("0x4")
+        mesh_lib.parse_mesh("0x4")
     for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
         monkeypatch.delenv(name, raising=False)
     assert dist.multi_host_settings() is None
@@ -129,11 +130,11 @@ def test_mesh_flag_and_settings(monkeypatch):
 def test_mesh_must_fit_the_devices():
     count = len(keras.distribution.list_devices())
     with pytest.raises(TrainingSetupError, match="--mesh 3x5 needs 15 devices"):
-        dist.make_distribution((3, 5))
+        mesh_lib.make_distribution((3, 5))
     with pytest.raises(TrainingSetupError, match="heads"):
-        dist.check_divisible((1, 4), num_heads=6)
+        mesh_lib.check_divisible((1, 4), num_heads=6)
     if keras.backend.backend() == "jax":
-        assert isinstance(dist.make_distribution((count, 1)), keras.distribution.DataParallel)
+        assert isinstance(mesh_lib.make_distribution((count, 1)), keras.distribution.DataParallel)
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="the torch refusal")
@@ -491,9 +492,9 @@ def test_text_process_parts_make_the_single_process_batches(monkeypatch):
 
 def test_dream_samples_fill_whole_batches_of_the_devices(monkeypatch):
     """3 dream texts on 2 devices would not split: 4, or 2 when only 3 exist."""
-    assert dist.batch_shards() == 1 and dist.sample_count(3) == 3
-    monkeypatch.setattr(dist, "batch_shards", lambda: 2)
-    assert dist.sample_count(3) == 4
-    assert dist.sample_count(4) == 4
-    assert dist.sample_count(3, available=3) == 2
-    assert dist.sample_count(4, available=1) == 0
+    assert mesh_lib.batch_shards() == 1 and mesh_lib.sample_count(3) == 3
+    monkeypatch.setattr(mesh_lib, "batch_shards", lambda: 2)
+    assert mesh_lib.sample_count(3) == 4
+    assert mesh_lib.sample_count(4) == 4
+    assert mesh_lib.sample_count(3, available=3) == 2
+    assert mesh_lib.sample_count(4, available=1) == 0

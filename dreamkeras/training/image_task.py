@@ -15,7 +15,7 @@ from dreamkeras.training.compile import compile_classifier
 from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
 from dreamkeras.training.distribution import process_count
-from dreamkeras.training.distribution import sample_count
+from dreamkeras.training.mesh import sample_count
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation

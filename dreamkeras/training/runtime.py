@@ -12,7 +12,7 @@ import keras
 
 from dreamkeras.training.devices import keep_tensorflow_off_gpus
 from dreamkeras.training.distribution import initialize_multi_host
-from dreamkeras.training.distribution import make_distribution
+from dreamkeras.training.mesh import make_distribution
 from dreamkeras.training.distribution import multi_host_settings
 from dreamkeras.training.precision import resolve_policy
 from dreamkeras.utils.memory import release_host_memory_after_compiles

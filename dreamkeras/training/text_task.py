@@ -16,7 +16,7 @@ from dreamkeras.training.datasets import load_text_dataset
 from dreamkeras.training.distribution import barrier
 from dreamkeras.training.distribution import is_chief
 from dreamkeras.training.distribution import process_count
-from dreamkeras.training.distribution import sample_count
+from dreamkeras.training.mesh import sample_count
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.distribution import undistributed
 from dreamkeras.training.image_task import FAST_DEV_TRAIN
