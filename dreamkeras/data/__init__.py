@@ -3,8 +3,8 @@
 from dreamkeras.data.augment import RandAugment as RandAugment
 from dreamkeras.data.errors import DataError as DataError
 from dreamkeras.data.errors import DataUnavailableError as DataUnavailableError
-from dreamkeras.data.pipeline import ImageDataset as ImageDataset
-from dreamkeras.data.pipeline import LabelledDataset as LabelledDataset
+from dreamkeras.data.datasets import ImageDataset as ImageDataset
+from dreamkeras.data.datasets import LabelledDataset as LabelledDataset
 from dreamkeras.data.pipeline import build_pipeline as build_pipeline
 from dreamkeras.data.pipeline import from_arrays as from_arrays
 from dreamkeras.data.pipeline import validate_labels as validate_labels

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from dreamkeras.data.errors import DataError
 from dreamkeras.data.errors import DataUnavailableError
-from dreamkeras.data.pipeline import ImageDataset
+from dreamkeras.data.datasets import ImageDataset
 from dreamkeras.data.pipeline import known_size
 from dreamkeras.data.sources import IMAGE_EXTENSIONS
 from dreamkeras.data.sources import require_dir

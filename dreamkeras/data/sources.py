@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from dreamkeras.data.errors import DataError
 from dreamkeras.data.errors import DataUnavailableError
-from dreamkeras.data.pipeline import ImageDataset
+from dreamkeras.data.datasets import ImageDataset
 from dreamkeras.data.pipeline import from_arrays
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"

@@ -15,7 +15,7 @@ import tensorflow as tf
 from dreamkeras.data.errors import DataError
 from dreamkeras.data.errors import DataUnavailableError
 from dreamkeras.data.pipeline import checked_label
-from dreamkeras.data.pipeline import LabelledDataset
+from dreamkeras.data.datasets import LabelledDataset
 from dreamkeras.data.pipeline import known_size
 from dreamkeras.data.pipeline import shard_examples
 from dreamkeras.data.folders import split_folders

@@ -320,8 +320,8 @@ class TextHyperModel(_TrialLoggingHyperModel):
         from dreamkeras.training.compile import steps_per_epoch_of
         from dreamkeras.training.text_task import build_text_model
         from dreamkeras.training.text_task import embedding_width
-        from dreamkeras.training.text_task import encoder_width
-        from dreamkeras.training.text_task import load_text_encoder
+        from dreamkeras.training.text_encoders import encoder_width
+        from dreamkeras.training.text_encoders import load_text_encoder
 
         config = self.trial_config(hp)
         keras.utils.set_random_seed(config.schedule.seed)

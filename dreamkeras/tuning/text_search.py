@@ -8,7 +8,7 @@ text app's run with the trial's values as flags.
 """
 
 from dreamkeras.text import presets
-from dreamkeras.training.text_task import load_text_preprocessor
+from dreamkeras.training.text_encoders import load_text_preprocessor
 from dreamkeras.training.text_task import load_text_training_data
 from dreamkeras.training.text_task import text_pipelines
 from dreamkeras.tuning.hypermodels import TextHyperModel
