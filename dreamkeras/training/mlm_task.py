@@ -225,7 +225,11 @@ class MLMPretraining:
         with scope:
             masked_lm.compile(
                 optimizer=adamw_with_warmup(config.optimizer, schedule.epochs, steps),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                # Averaged over the masked tokens (as the held-out figures), not
+                # over every position.
+                loss=keras.losses.SparseCategoricalCrossentropy(
+                    from_logits=True, reduction="mean_with_sample_weight"
+                ),
                 weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
             )
 
