@@ -253,17 +253,17 @@ class TextClassification:
         from dreamkeras.text.synthetic import DEMO_WORDS
 
         model_config, schedule = config.model, config.schedule
-        if config.fast_dev_run and is_chief():
-            if os.path.isdir(model_config.encoder):  # The last smoke test's.
-                import shutil
-
-                shutil.rmtree(model_config.encoder)
-            with undistributed():
-                presets.build_random_preset(
-                    model_config.encoder, words=DEMO_WORDS,
-                    max_sequence_length=model_config.max_length, seed=schedule.seed,
-                )
         if config.fast_dev_run:
+            if is_chief():
+                if os.path.isdir(model_config.encoder):  # The last smoke test's.
+                    import shutil
+
+                    shutil.rmtree(model_config.encoder)
+                with undistributed():
+                    presets.build_random_preset(
+                        model_config.encoder, words=DEMO_WORDS,
+                        max_sequence_length=model_config.max_length, seed=schedule.seed,
+                    )
             # Several processes: the others load the preset once the chief
             # wrote it, and all go on from the same random state.
             barrier("dreamkeras_fast_dev_preset")
