@@ -3,12 +3,13 @@
 Import it before `keras.saving.load_model` so that the saved classes resolve.
 """
 
+from dreamkeras import dreams as dreams
 from dreamkeras import encoders as encoders
+from dreamkeras import flops as flops
 from dreamkeras import layers as layers
 from dreamkeras import models as models
 from dreamkeras import text as text
 from dreamkeras import utils as utils
-from dreamkeras import visualization as visualization
 from dreamkeras import xla_cpu as xla_cpu
 from dreamkeras.layers import DreamConnection as DreamConnection
 from dreamkeras.layers import SleepConnection as SleepConnection

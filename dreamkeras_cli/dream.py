@@ -143,7 +143,7 @@ def draw(args):
     """Loads the model, reads the images and saves the grid; returns it."""
     import keras
 
-    from dreamkeras.visualization import dream_grid
+    from dreamkeras.dreams.images import dream_grid
 
     try:
         model = keras.saving.load_model(args.model, compile=False)

@@ -10,7 +10,7 @@ from dreamkeras.encoders import load_autoencoder
 from dreamkeras.models import reference_counts
 from dreamkeras.models import reference_networks as ref
 from dreamkeras.utils.profiling import parameter_counts
-from dreamkeras.visualization import dream_model
+from dreamkeras.dreams.images import dream_model
 from dreamkeras_cli import commands
 from tests.app_helpers import BACKEND
 from tests.app_helpers import paths

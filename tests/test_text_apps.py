@@ -96,7 +96,7 @@ def test_fast_dev_run_says_it_is_not_real_and_dreams(tmp_path, capsys):
     preprocessor = dk_text.make_preprocessor(keras_hub_tokenizer(preset), MAX_LENGTH)
     samples = [row["original"] for row in result["dreams"]]
     assert len(samples) == 3 and all(len(row["dreams"]) == 1 for row in result["dreams"])
-    assert dk_text.dream_texts(model, samples, preprocessor) == result["dreams"]
+    assert dreamkeras.dreams.dream_texts(model, samples, preprocessor) == result["dreams"]
     tags = read_events(str(tmp_path / "run_logs"))
     assert "dreams" in tags and "epoch_accuracy" in tags
 

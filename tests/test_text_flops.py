@@ -13,8 +13,8 @@ from dreamkeras.models import TextDreamNet
 from dreamkeras.models import TextSleepNet
 from dreamkeras.models import XLNetBackbone
 from dreamkeras.models import XLNetMaskedLM
-from dreamkeras.training import count_text_flops
-from dreamkeras.training import count_text_train_step_flops
+from dreamkeras.flops import count_text_flops
+from dreamkeras.flops import count_text_train_step_flops
 
 V, D, LAYERS, HEADS, INNER = 90, 32, 2, 4, 37  # the encoders
 T, W, C = 12, 8, 3  # tokens, chain width, classes

@@ -14,10 +14,10 @@ from dreamkeras.text import augment_dataset
 from dreamkeras.text import augment_text
 from dreamkeras.text import check_label_dataset
 from dreamkeras.text import check_labels
-from dreamkeras.text import decode_dreams
-from dreamkeras.text import decode_tokens
+from dreamkeras.dreams import decode_dreams
+from dreamkeras.dreams import decode_tokens
 from dreamkeras.text import double_dataset
-from dreamkeras.text import dream_texts
+from dreamkeras.dreams import dream_texts
 from dreamkeras.text import make_preprocessor
 from dreamkeras.text import word_vocabulary
 from dreamkeras.text.presets import bpe_vocabulary

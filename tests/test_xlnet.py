@@ -168,7 +168,7 @@ def test_preprocessor_matches_transformers_tokenizer(lm_checkpoint):
     assert dreamkeras.text.make_preprocessor(tokenizer, SEQ).__class__ is (
         XLNetTextClassifierPreprocessor
     )
-    decoded = dreamkeras.text.decode_tokens(tokenizer, ids, _np(eager["padding_mask"]))
+    decoded = dreamkeras.dreams.decode_tokens(tokenizer, ids, _np(eager["padding_mask"]))
     assert decoded[0] == "the cat sat on the mat"[: len(decoded[0])]
     assert "Cafe" in decoded[1]  # accents stripped, as transformers does
 

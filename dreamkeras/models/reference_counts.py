@@ -155,7 +155,7 @@ def reference_comparison(model, forward_flops=None):
         counts reported in docs/cpu_performance.md) and `paper` (both
         tables' rows for this M, or None).
     """
-    from dreamkeras.training.flops import count_flops
+    from dreamkeras.flops.counting import count_flops
     from dreamkeras.utils.profiling import parameter_counts
 
     if forward_flops is None:

@@ -322,7 +322,7 @@ class TextDreamNet(_EncoderChainClassifier):
     `TextCNNBlock` or `CharCNNBlock`), whose output is added to the chain's
     before pooling and the softmax head. One masked LM is shared by all
     connections and stored once. `dream_model()` gives the dreams' token
-    ids; decode them with `dreamkeras.text.decode_dreams`.
+    ids; decode them with `dreamkeras.dreams.decode_dreams`.
 
     Args:
         masked_lm: a KerasHub masked LM, e.g.

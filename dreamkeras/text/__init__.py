@@ -1,4 +1,8 @@
-"""Text utilities: augmentation, dream decoding, data checks, random presets."""
+"""Text utilities: augmentation, data checks, random presets.
+
+Decoding a text DreamNet's dreams lives with the image dreams in
+`dreamkeras.dreams`.
+"""
 
 from dreamkeras.text.augment import augment_dataset as augment_dataset
 from dreamkeras.text.augment import augment_text as augment_text
@@ -7,9 +11,6 @@ from dreamkeras.text.augment import word_vocabulary as word_vocabulary
 from dreamkeras.text.data import check_label_dataset as check_label_dataset
 from dreamkeras.text.data import check_labels as check_labels
 from dreamkeras.text.data import make_preprocessor as make_preprocessor
-from dreamkeras.text.dreams import decode_dreams as decode_dreams
-from dreamkeras.text.dreams import decode_tokens as decode_tokens
-from dreamkeras.text.dreams import dream_texts as dream_texts
 from dreamkeras.text.presets import build_random_preset as build_random_preset
 from dreamkeras.text.presets import is_random_preset as is_random_preset
 from dreamkeras.text.sources import TextDataset as TextDataset

@@ -16,8 +16,6 @@ from dreamkeras.training.compile import compile_classifier as compile_classifier
 from dreamkeras.training.engine import PreparedRun as PreparedRun
 from dreamkeras.training.engine import check_losses_finite as check_losses_finite
 from dreamkeras.training.engine import train as train
-from dreamkeras.training.flops import count_flops as count_flops
-from dreamkeras.training.flops import count_train_step_flops as count_train_step_flops
 from dreamkeras.training.image_task import ImageClassification as ImageClassification
 from dreamkeras.training.image_task import build_model as build_model
 from dreamkeras.training.image_task import load_run_encoder as load_run_encoder
@@ -31,9 +29,5 @@ from dreamkeras.training.splits import with_validation as with_validation
 from dreamkeras.training.text_task import TextClassification as TextClassification
 from dreamkeras.training.text_task import build_text_model as build_text_model
 from dreamkeras.utils.profiling import parameter_counts as parameter_counts
-from dreamkeras.training.text_flops import count_text_flops as count_text_flops
-from dreamkeras.training.text_flops import (
-    count_text_train_step_flops as count_text_train_step_flops,
-)
 from dreamkeras_cli.config import RunConfig as RunConfig
 from dreamkeras_cli.config import TrainingSetupError as TrainingSetupError

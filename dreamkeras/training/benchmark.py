@@ -15,8 +15,8 @@ import time
 import keras
 import numpy as np
 
-from dreamkeras.training.flops import count_flops
-from dreamkeras.training.flops import count_train_step_flops
+from dreamkeras.flops.counting import count_flops
+from dreamkeras.flops.counting import count_train_step_flops
 from dreamkeras.training.image_task import build_model
 from dreamkeras.training.precision import resolve_policy
 from dreamkeras.utils import memory

@@ -183,7 +183,7 @@ class EpochRecorder(keras.callbacks.Callback):
 
 
 def dream_markdown(rows):
-    """A markdown table of `dreamkeras.text.dream_texts` rows."""
+    """A markdown table of `dreamkeras.dreams.dream_texts` rows."""
 
     def cell(text):
         return (text or "(empty)").replace("|", "\\|").replace("\n", " ")
@@ -202,7 +202,7 @@ class DreamTextLogger(keras.callbacks.Callback):
     """Writes a text DreamNet's decoded dreams to TensorBoard after each epoch.
 
     Decodes the M reconstructions ("dreams", paper Table 1) of a few texts
-    with `dreamkeras.text.dream_texts` and writes them as a markdown table
+    with `dreamkeras.dreams.dream_texts` and writes them as a markdown table
     in a text summary named `dreams` (TensorBoard's Text tab), one step per
     epoch.
 
@@ -228,7 +228,7 @@ class DreamTextLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         import tensorflow as tf
 
-        from dreamkeras.text import dream_texts
+        from dreamkeras.dreams import dream_texts
 
         self.last_rows = dream_texts(self.model, self.texts, self.preprocessor)
         writer = tf.summary.create_file_writer(os.path.join(self.logdir, "dreams"))

@@ -19,10 +19,10 @@ from dreamkeras.training.mesh import sample_count
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
-from dreamkeras.training.flops import count_flops
+from dreamkeras.flops.counting import count_flops
 from dreamkeras.training.report import line
 from dreamkeras.utils.profiling import xla_flops
-from dreamkeras.visualization import DreamImagesCallback
+from dreamkeras.dreams.images import DreamImagesCallback
 from dreamkeras_cli.config import TrainingSetupError
 
 # Validation images drawn with their dreams in TensorBoard every epoch.
@@ -421,7 +421,7 @@ def model_text(model, model_config):
 
 def has_dreams(model):
     """Whether `model` has dream connections to draw (a DreamNet)."""
-    from dreamkeras.visualization import dream_outputs
+    from dreamkeras.dreams.images import dream_outputs
 
     try:
         return bool(dream_outputs(model))

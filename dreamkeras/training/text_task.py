@@ -297,14 +297,14 @@ class TextClassification:
             callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
 
         def flops_and_dreams(model, report, timings):
-            from dreamkeras.training.text_flops import text_flops_report
+            from dreamkeras.flops.text import text_flops_report
 
             tick = time.perf_counter()
             report["flops_per_text"] = text_flops_report(model, model_config.max_length)
             timings["count_flops"] = time.perf_counter() - tick
             if not samples:
                 return
-            from dreamkeras.text import dream_texts
+            from dreamkeras.dreams import dream_texts
 
             tick = time.perf_counter()
             report["dreams"] = dream_texts(model, samples, preprocessor)

@@ -1,6 +1,6 @@
 """Analytical FLOPs of the text models, per text, on any backend.
 
-Extends the layer-by-layer counter of `dreamkeras.training.flops` (Conv1D,
+Extends the layer-by-layer counter of `dreamkeras.flops.counting` (Conv1D,
 Dense, EinsumDense and the attention products of `MultiHeadAttention`, 2
 FLOPs per multiply-add) with what text models add:
 
@@ -26,13 +26,13 @@ import functools
 import keras
 import numpy as np
 
-from dreamkeras.training.flops import kind_totals
-from dreamkeras.training.flops import numel
-from dreamkeras.training.flops import patching
-from dreamkeras.training.flops import recording
-from dreamkeras.training.flops import static_shape
-from dreamkeras.training.flops import step_totals
-from dreamkeras.training.flops import variable_is_trainable
+from dreamkeras.flops.counting import kind_totals
+from dreamkeras.flops.counting import numel
+from dreamkeras.flops.counting import patching
+from dreamkeras.flops.counting import recording
+from dreamkeras.flops.counting import static_shape
+from dreamkeras.flops.counting import step_totals
+from dreamkeras.flops.counting import variable_is_trainable
 
 METHOD = (
     "analytical: 2 FLOPs per multiply-add of recurrent (LSTM/GRU), Conv1D, "
@@ -251,7 +251,7 @@ def count_text_flops(model, sequence_length=None, training=False):
     Example:
 
     ```python
-    flops = dreamkeras.training.count_text_flops(model, sequence_length=128)
+    flops = dreamkeras.flops.count_text_flops(model, sequence_length=128)
     flops["total"], flops["by_kind"]["attention"]
     ```
     """
@@ -274,7 +274,7 @@ def count_text_train_step_flops(model, sequence_length=None, frozen_backward=Tru
     """Returns the analytical FLOPs of one train step on one text.
 
     A training-mode forward pass plus its backward pass, with the rule of
-    `dreamkeras.training.count_train_step_flops`: every layer's input
+    `dreamkeras.flops.count_train_step_flops`: every layer's input
     gradient costs its forward product, a trainable kernel's gradient as much
     again, attention products twice (both operands). Frozen layers behind an
     argmax (`token_mode="argmax"` connections) have no backward pass; with
@@ -293,7 +293,7 @@ def count_text_train_step_flops(model, sequence_length=None, frozen_backward=Tru
     Example:
 
     ```python
-    step = dreamkeras.training.count_text_train_step_flops(model, 128)["total"]
+    step = dreamkeras.flops.count_text_train_step_flops(model, 128)["total"]
     ```
     """
     _, length = _text_inputs(model, sequence_length)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import dreamkeras
-from dreamkeras.visualization import DreamImagesCallback
-from dreamkeras.visualization import dream_grid
+from dreamkeras.dreams.images import DreamImagesCallback
+from dreamkeras.dreams.images import dream_grid
 
 SIZE = 32
 PAD = 2

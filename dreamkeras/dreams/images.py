@@ -63,7 +63,7 @@ def dream_model(model):
     Example:
 
     ```python
-    dreams = dreamkeras.visualization.dream_model(model).predict(images)
+    dreams = dreamkeras.dreams.images.dream_model(model).predict(images)
     ```
     """
     return keras.Model(model.input, dream_outputs(model), name=f"{model.name}_dreams")
@@ -154,7 +154,7 @@ def dream_grid(model, images, path=None, padding=2, batch_size=None, dreams_mode
     Example:
 
     ```python
-    grid = dreamkeras.visualization.dream_grid(model, x_test[:4], "dreams.png")
+    grid = dreamkeras.dreams.images.dream_grid(model, x_test[:4], "dreams.png")
     ```
     """
     images = np.asarray(images)
@@ -240,7 +240,7 @@ class DreamImagesCallback(keras.callbacks.Callback):
     ```python
     model.fit(
         x_train, y_train, epochs=10,
-        callbacks=[dreamkeras.visualization.DreamImagesCallback(x_test[:4], "logs")],
+        callbacks=[dreamkeras.dreams.images.DreamImagesCallback(x_test[:4], "logs")],
     )
     ```
     """

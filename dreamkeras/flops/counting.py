@@ -23,7 +23,7 @@ much again when the kernel is trainable, and the two attention products need
 gradients of both their operands. With `frozen_backward=False` (an encoder
 behind `stop_gradient`) frozen layers have no backward pass at all.
 
-`dreamkeras.training.text_flops` builds the text counter on this module's
+`dreamkeras.flops.text` builds the text counter on this module's
 `recording`, `patching`, `kind_totals` and `step_totals`.
 """
 
@@ -270,7 +270,7 @@ def count_flops(model, input_shape=None, training=False):
     Example:
 
     ```python
-    flops = dreamkeras.training.count_flops(model)["total"]
+    flops = dreamkeras.flops.count_flops(model)["total"]
     ```
     """
     by_kind = kind_totals(_record_calls(model, input_shape, training))
@@ -314,7 +314,7 @@ def count_train_step_flops(model, input_shape=None, frozen_backward=True):
     Example:
 
     ```python
-    step = dreamkeras.training.count_train_step_flops(model)["total"]
+    step = dreamkeras.flops.count_train_step_flops(model)["total"]
     ```
     """
     forward, backward = step_totals(
