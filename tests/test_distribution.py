@@ -154,6 +154,26 @@ def test_one_process_dataset_is_unchanged():
     assert dist.shard_for_process(dataset, 4) == (dataset, 4, None)
 
 
+def test_process_shards_of_two_processes(monkeypatch):
+    import tensorflow as tf
+
+    monkeypatch.setattr(dist, "process_count", lambda: 2)
+    monkeypatch.setattr(dist, "process_index", lambda: 1)
+    # 10 training examples in global batches of 4: 2 whole batches.
+    assert dist.process_shard(4, 10, training=True) == (2, 1, 2)
+    assert dist.process_shard(4, 10) == (2, 1, None)
+    assert dist.process_shard(4, -2, training=True) == (2, 1, None)
+    with pytest.raises(TrainingSetupError, match="multiple of 2"):
+        dist.process_shard(3, 10, training=True)
+    # A held-out part keeps whole global batches: 8 of 10 examples.
+    part, batch_size, shard = dist.shard_for_process(tf.data.Dataset.range(10), 4)
+    assert (int(part.cardinality()), batch_size, shard) == (8, 2, (2, 1, None))
+    part, batch_size, shard = dist.shard_for_process(
+        tf.data.Dataset.range(10), 4, training=True
+    )
+    assert (int(part.cardinality()), batch_size, shard) == (10, 2, (2, 1, 2))
+
+
 APP_FLAGS = ("--backend", "jax", "--fast-dev-run", "--no-randaugment", "--mixup-alpha", "0")
 
 
@@ -496,5 +516,5 @@ def test_dream_samples_fill_whole_batches_of_the_devices(monkeypatch):
     monkeypatch.setattr(mesh_lib, "batch_shards", lambda: 2)
     assert mesh_lib.sample_count(3) == 4
     assert mesh_lib.sample_count(4) == 4
-    assert mesh_lib.sample_count(3, available=3) == 2
-    assert mesh_lib.sample_count(4, available=1) == 0
+    assert mesh_lib.whole_device_batches(["a", "b", "c"]) == ["a", "b"]
+    assert len(mesh_lib.whole_device_batches(np.zeros((1, 2)))) == 0

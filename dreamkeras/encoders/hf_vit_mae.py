@@ -123,7 +123,8 @@ def read_config(folder):
         ) from error
 
 
-def _weight_files(folder):
+def weight_files(folder):
+    """The kind ("safetensors" or "torch") and paths of a checkpoint's weights."""
     index_path = os.path.join(folder, SAFETENSORS_INDEX_FILE)
     if os.path.isfile(index_path):
         with open(index_path, encoding="utf-8") as file:
@@ -144,7 +145,7 @@ def _weight_files(folder):
 
 def read_weights(folder):
     """Returns `{hub_style_name: numpy array}` for a checkpoint folder."""
-    kind, paths = _weight_files(folder)
+    kind, paths = weight_files(folder)
     tensors = {}
     for path in paths:
         if kind == "safetensors":

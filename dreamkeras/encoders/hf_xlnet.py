@@ -136,7 +136,7 @@ def read_weights(folder, source=None):
     Unreadable files raise a `ValueError` that names them.
     """
     source = source or repr(folder)
-    kind, paths = hf_vit_mae._weight_files(folder)
+    kind, paths = hf_vit_mae.weight_files(folder)
     tensors = {}
     for path in paths:
         try:
@@ -340,8 +340,8 @@ def load_xlnet(name, masked_lm=False, **kwargs):
     """
     from dreamkeras.encoders import loader
 
-    source = loader._source(name)
-    config = loader._read_config(source)
+    source = loader.resolve_source(name)
+    config = loader.read_config(source)
     if not is_xlnet_config(config):
         raise ValueError(
             f"{source.name!r} is not a Hugging Face XLNet checkpoint (its "
@@ -353,7 +353,7 @@ def load_xlnet(name, masked_lm=False, **kwargs):
 def _load(source, masked_lm, **kwargs):
     from dreamkeras.encoders import loader
 
-    folder = loader._hf_checkpoint_folder(source)
+    folder = loader.hf_checkpoint_folder(source)
     if source.kind != "local":
         source.fetch(TOKENIZER_FILE)
     tokenizer = load_tokenizer(folder, repr(source.name))
@@ -394,8 +394,8 @@ def load_hf_text_encoder(name, model_kind):
             return None
     elif not name.startswith(loader.HF_PREFIX):
         return None
-    source = loader._source(name)
-    config = loader._read_config(source)
+    source = loader.resolve_source(name)
+    config = loader.read_config(source)
     if not is_xlnet_config(config):
         return None
     if model_kind not in ("dreamnet", "sleepnet"):

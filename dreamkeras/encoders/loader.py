@@ -149,7 +149,7 @@ def _check_online(source):
         ) from error
 
 
-def _source(name):
+def resolve_source(name):
     """Classifies a name that is not a named size; raises on anything else."""
     if not isinstance(name, str) or not name:
         raise ValueError(
@@ -192,7 +192,8 @@ def _source(name):
     )
 
 
-def _read_config(source):
+def read_config(source):
+    """The config.json of a preset or checkpoint source, as a dict."""
     if source.kind == "local":
         if not os.path.isfile(os.path.join(source.name, presets.CONFIG_FILE)):
             raise FileNotFoundError(
@@ -218,7 +219,7 @@ def _read_config(source):
     return config
 
 
-def _hf_checkpoint_folder(source):
+def hf_checkpoint_folder(source):
     """A local folder with config.json and the weights of an HF checkpoint."""
     if source.kind == "local":
         return source.name
@@ -288,7 +289,7 @@ def _load_hf_vit(source, config, **kwargs):
     """A Hugging Face ViT through KerasHub's converter."""
     from dreamkeras.encoders.hf_vit import load_hf_vit_folder
 
-    folder = _hf_checkpoint_folder(source)
+    folder = hf_checkpoint_folder(source)
     return load_hf_vit_folder(folder, config, source=repr(source.name), **kwargs)
 
 
@@ -349,8 +350,8 @@ def load_autoencoder(name, **kwargs):
             f"{name!r} is an encoder size without a decoder. Autoencoder sizes: "
             f"{sorted(MAE_CONFIGS)}; use `load_encoder({name!r})` for SleepNet."
         )
-    source = _source(name)
-    config = _read_config(source)
+    source = resolve_source(name)
+    config = read_config(source)
     kind, what = _kind_of(config, source)
     if kind == "keras":
         if what != MAE_REGISTERED_NAME:
@@ -364,7 +365,7 @@ def load_autoencoder(name, **kwargs):
         return _load_mae_preset(source, **kwargs)
     if what != hf_vit_mae.HF_MODEL_TYPE:
         raise _unsupported_hf_type(source, what, "autoencoders")
-    folder = _hf_checkpoint_folder(source)
+    folder = hf_checkpoint_folder(source)
     return hf_vit_mae.load_vit_mae_folder(folder, **kwargs)
 
 
@@ -403,8 +404,8 @@ def load_encoder(name, **kwargs):
         return keras_hub.models.ViTBackbone(**{**VIT_CONFIGS[name], **kwargs})
     if isinstance(name, str) and name in MAE_CONFIGS:
         return load_autoencoder(name, **kwargs).encoder
-    source = _source(name)
-    config = _read_config(source)
+    source = resolve_source(name)
+    config = read_config(source)
     kind, what = _kind_of(config, source)
     if kind == "keras":
         if what == MAE_REGISTERED_NAME:
@@ -412,7 +413,7 @@ def load_encoder(name, **kwargs):
         encoder = _load_keras_hub_backbone(source, **kwargs)
         return _check_image_encoder(encoder, source)
     if what == hf_vit_mae.HF_MODEL_TYPE:
-        folder = _hf_checkpoint_folder(source)
+        folder = hf_checkpoint_folder(source)
         return hf_vit_mae.load_vit_mae_folder(folder, encoder_only=True, **kwargs).encoder
     if what == "vit":
         return _load_hf_vit(source, config, **kwargs)

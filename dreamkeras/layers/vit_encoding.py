@@ -125,7 +125,7 @@ def vit_parts(encoder):
 
 def embed_images(embedding, images, xla_cpu_kernels=None):
     """Runs a ViT's patch embedding layer (the XLA:CPU matmul form when on)."""
-    if xla_cpu._on(xla_cpu_kernels):
+    if xla_cpu.is_on(xla_cpu_kernels):
         from dreamkeras.xla_cpu.vit import embed_patches
 
         return embed_patches(embedding, images)
@@ -187,7 +187,7 @@ def encode_images(encoder, images, training=False, remat=False, xla_cpu_kernels=
     Returns:
         `(batch, tokens, dim)` encoder outputs.
     """
-    on = xla_cpu._on(xla_cpu_kernels)
+    on = xla_cpu.is_on(xla_cpu_kernels)
     parts = vit_parts(encoder) if on else None
     if parts is not None:
         embedding, transformer = parts

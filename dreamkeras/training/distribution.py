@@ -5,7 +5,8 @@
   variables; `is_chief` is true on process 0 only, the one that writes.
 - The device mesh (`--mesh`, the encoder's layout) is in
   `dreamkeras.training.mesh`.
-- `shard_for_process` gives each process its own part of a dataset.
+- `shard_for_process` gives each process its own part of a dataset
+  (`process_shard`: the part alone).
 
 JAX only: the torch and tensorflow backends are refused with the supported
 way (`docs/distributed.md`).
@@ -313,20 +314,36 @@ def shard_for_process(dataset, global_batch_size, size=None, training=False):
     ```
     """
     count = process_count()
-    if count == 1:
+    if size is None and count > 1:
+        size = int(dataset.cardinality())
+    shard = process_shard(global_batch_size, size, training)
+    if shard is None:
         return dataset, global_batch_size, None
+    if size >= 0 and not training:
+        dataset = dataset.take(size - size % global_batch_size)
+    return dataset, global_batch_size // count, shard
+
+
+def process_shard(global_batch_size, size, training=False):
+    """This process's `(num_processes, process_index, batches)`, or None.
+
+    The `shard` of `shard_for_process`, for a pipeline that shards batches
+    itself (the MLM's masked batches). `batches` is the number of global
+    batches of a training part of `size` examples (None for a held-out part
+    or an unknown size, negative).
+
+    Raises:
+        TrainingSetupError: a batch that does not split over the processes.
+    """
+    count = process_count()
+    if count == 1:
+        return None
     if global_batch_size % count:
         raise TrainingSetupError(
             f"--batch-size {global_batch_size} does not split over {count} processes: "
             f"pass a multiple of {count}."
         )
-    if size is None:
-        size = int(dataset.cardinality())
     # Of unknown size, the parts may differ by a batch: --steps-per-epoch and
     # --eval-steps keep the processes in step.
-    batches = None
-    if size >= 0 and training:
-        batches = size // global_batch_size
-    elif size >= 0:
-        dataset = dataset.take(size - size % global_batch_size)
-    return dataset, global_batch_size // count, (count, process_index(), batches)
+    batches = size // global_batch_size if size >= 0 and training else None
+    return count, process_index(), batches

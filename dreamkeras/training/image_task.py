@@ -16,6 +16,7 @@ from dreamkeras.training.compile import steps_per_epoch_of
 from dreamkeras.training.datasets import load_dataset
 from dreamkeras.training.distribution import process_count
 from dreamkeras.training.mesh import sample_count
+from dreamkeras.training.mesh import whole_device_batches
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.precision import precision_line
 from dreamkeras.training.splits import with_validation
@@ -254,8 +255,7 @@ def dream_sample_images(config, data, image_shape, count=DREAM_SAMPLES):
     if not images:
         return None
     # Whole batches of the devices (--distribute, --mesh).
-    images = np.concatenate(images)
-    images = images[: sample_count(len(images), len(images))]
+    images = whole_device_batches(np.concatenate(images))
     return images if len(images) else None
 
 

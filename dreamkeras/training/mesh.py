@@ -4,7 +4,7 @@
   `keras.distribution.DataParallel` (`model == 1`) or `ModelParallel`, whose
   `encoder_layout_map` shards the attention and MLP kernels of the frozen
   encoder (KerasHub ViT, our MAE, RoBERTa) over the `model` axis.
-- `batch_shards` and `sample_count` size a batch so that it splits over the
+- `batch_shards`, `sample_count` and `whole_device_batches` size a batch so that it splits over the
   `batch` axis.
 
 JAX only (`docs/distributed.md`); the processes of a multi-host run are in
@@ -55,13 +55,8 @@ def batch_shards():
     return int(mesh.shape[names.index(BATCH_AXIS)]) if BATCH_AXIS in names else 1
 
 
-def sample_count(count, available=None):
+def sample_count(count):
     """`count` rounded up to whole batches of the devices (dream samples).
-
-    Args:
-        count: int. The samples wanted.
-        available: int or None. The samples there are; the result is then
-            rounded down to a multiple of the devices (0: none fit).
 
     Example:
 
@@ -70,10 +65,19 @@ def sample_count(count, available=None):
     ```
     """
     shards = batch_shards()
-    count = -(-count // shards) * shards
-    if available is not None and available < count:
-        count = available - available % shards
-    return count
+    return -(-count // shards) * shards
+
+
+def whole_device_batches(samples):
+    """`samples` cut to a multiple of the devices (maybe empty).
+
+    Example:
+
+    ```python
+    whole_device_batches(["a", "b", "c"])  # ["a", "b"] on 2 devices
+    ```
+    """
+    return samples[: len(samples) - len(samples) % batch_shards()]
 
 
 def parse_mesh(text):

@@ -21,7 +21,7 @@ import numpy as np
 
 from dreamkeras.data.pipeline import shard_examples
 from dreamkeras.text import presets
-from dreamkeras.training.distribution import shard_for_process
+from dreamkeras.training.distribution import process_shard
 from dreamkeras.training.engine import PreparedRun
 from dreamkeras.training.mae_task import adamw_with_warmup
 from dreamkeras.training.report import line
@@ -115,7 +115,7 @@ def masked_batches(
     """A `tf.data` pipeline of RoBERTa-masked batches `(x, y, sample_weight)`.
 
     With `shard` (`(count, index, batches)`, a multi-process training run:
-    `dreamkeras.training.distribution.shard_for_process`), each process
+    `dreamkeras.training.distribution.process_shard`), each process
     keeps its block of `batch_size / count` texts of every global batch of
     `batch_size` and masks them itself: the texts of a global batch are the
     single-process run's, their masks are drawn per process.
@@ -207,9 +207,7 @@ class MLMPretraining:
         )
         steps = schedule.steps_per_epoch or len(corpus.train) // schedule.batch_size
         # Several processes: each trains on its share of every global batch.
-        _, _, shard = shard_for_process(
-            None, schedule.batch_size, corpus.train_size, training=True
-        )
+        shard = process_shard(schedule.batch_size, corpus.train_size, training=True)
         train_ds = masked_batches(
             corpus.train, preprocessor, schedule.batch_size, schedule.seed, training=True,
             repeat=schedule.steps_per_epoch is not None, shard=shard,

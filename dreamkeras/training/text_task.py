@@ -16,6 +16,7 @@ from dreamkeras.training.distribution import barrier
 from dreamkeras.training.distribution import is_chief
 from dreamkeras.training.distribution import process_count
 from dreamkeras.training.mesh import sample_count
+from dreamkeras.training.mesh import whole_device_batches
 from dreamkeras.training.distribution import shard_for_process
 from dreamkeras.training.distribution import undistributed
 from dreamkeras.training.image_task import FAST_DEV_TRAIN
@@ -292,8 +293,7 @@ class TextClassification:
             # Never test texts: validation texts, else training texts.
             source = data.validation if data.validation is not None else data.train
             # Whole batches of the devices (--distribute, --mesh).
-            samples = _sample_texts(source, sample_count(DREAM_SAMPLES))
-            samples = samples[: sample_count(len(samples), len(samples))]
+            samples = whole_device_batches(_sample_texts(source, sample_count(DREAM_SAMPLES)))
             callbacks.append(DreamTextLogger(config.files.logdir, samples, preprocessor))
 
         def flops_and_dreams(model, report, timings):

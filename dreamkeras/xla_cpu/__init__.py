@@ -87,7 +87,7 @@ def kernels(on=True):
         enable(previous)
 
 
-def _on(on):
+def is_on(on):
     """`on`, or the switch's state when `on` is `None`."""
     return enabled() if on is None else bool(on)
 
@@ -99,14 +99,14 @@ def batch_normalization(on=None, **kwargs):
         on: optional bool. Overrides the switch.
         **kwargs: arguments of `keras.layers.BatchNormalization`.
     """
-    if _on(on):
+    if is_on(on):
         return FlatBatchNormalization(**kwargs)
     return keras.layers.BatchNormalization(**kwargs)
 
 
 def max_pooling(pool_size, on=None, **kwargs):
     """A `keras.layers.MaxPooling2D`, separable when the switch (or `on`) is on."""
-    if _on(on):
+    if is_on(on):
         return SeparableMaxPooling2D(pool_size, **kwargs)
     return keras.layers.MaxPooling2D(pool_size, **kwargs)
 
@@ -121,7 +121,7 @@ def convolve(conv, inputs, max_pixels=DEFAULT_MATMUL_MAX_PIXELS, on=None):
             many pixels are computed as one matrix product.
         on: optional bool. Overrides the switch.
     """
-    if _on(on):
+    if is_on(on):
         outputs = matmul_convolution(conv, inputs, conv.kernel, max_pixels)
         if outputs is not None:
             return outputs
@@ -130,6 +130,6 @@ def convolve(conv, inputs, max_pixels=DEFAULT_MATMUL_MAX_PIXELS, on=None):
 
 def remat(fn, on=None):
     """`keras.remat(fn)`; `recompute_in_backward(fn)` when the switch is on."""
-    if _on(on):
+    if is_on(on):
         return recompute_in_backward(fn)
     return keras.remat(fn)

@@ -10,7 +10,7 @@ from keras import ops
 DEFAULT_MATMUL_MAX_PIXELS = 16
 
 
-def _same_padding(size, kernel, stride):
+def same_padding(size, kernel, stride):
     """Output size and (before, after) padding of a "same" convolution.
 
     The same rule as TensorFlow's and `keras.ops.conv`'s: any odd pixel of
@@ -21,7 +21,8 @@ def _same_padding(size, kernel, stride):
     return output, (total // 2, total - total // 2)
 
 
-def _valid_padding(size, kernel, stride):
+def valid_padding(size, kernel, stride):
+    """Output size and (zero) padding of a "valid" convolution."""
     return (size - kernel) // stride + 1, (0, 0)
 
 
@@ -58,7 +59,7 @@ def matmul_convolution(conv, inputs, kernel, max_pixels=DEFAULT_MATMUL_MAX_PIXEL
     if not _is_plain_convolution(conv, inputs):
         return None
     height, width = inputs.shape[1], inputs.shape[2]
-    padding = _same_padding if conv.padding == "same" else _valid_padding
+    padding = same_padding if conv.padding == "same" else valid_padding
     out_h, pad_h = padding(height, conv.kernel_size[0], conv.strides[0])
     out_w, pad_w = padding(width, conv.kernel_size[1], conv.strides[1])
     if out_h < 1 or out_w < 1 or out_h * out_w > max_pixels:

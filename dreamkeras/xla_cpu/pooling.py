@@ -3,8 +3,8 @@
 import keras
 from keras import ops
 
-from dreamkeras.xla_cpu.matmul_conv import _same_padding
-from dreamkeras.xla_cpu.matmul_conv import _valid_padding
+from dreamkeras.xla_cpu.matmul_conv import same_padding
+from dreamkeras.xla_cpu.matmul_conv import valid_padding
 
 
 def max_pool_axis(inputs, axis, pool, stride, padding):
@@ -34,7 +34,7 @@ def max_pool_axis(inputs, axis, pool, stride, padding):
     size = inputs.shape[axis]
     # Windows are placed as a convolution's are (any odd pixel of "same"
     # padding goes after).
-    pad_rule = _same_padding if padding == "same" else _valid_padding
+    pad_rule = same_padding if padding == "same" else valid_padding
     output, (before, _) = pad_rule(size, pool, stride)
     if output < 1:
         raise ValueError(
