@@ -186,6 +186,7 @@ def vision_model(args, fast=None):
         xla_cpu_kernels=getattr(args, "xla_cpu_kernels", False),
         image_size=args.image_size, dropout=args.dropout,
         head=getattr(args, "head", "auto"),
+        encoder_input=args.encoder_input,
     )
     if fast is None:
         return model

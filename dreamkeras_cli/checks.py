@@ -198,6 +198,12 @@ def check_vision_model(args):
             "use --model sleepnet or dreamnet (the baselines are ours only).",
         ),
         (
+            not (getattr(args, "architecture", "ours") == "reference"
+                 and args.encoder_input != "features"),
+            "--encoder-input is an option of our networks; the reference's feed "
+            "adapter_in(h) (drop --encoder-input or --architecture reference).",
+        ),
+        (
             args.image_size is None or args.image_size >= 8,
             f"--image-size must be at least 8, got {args.image_size}.",
         ),

@@ -220,6 +220,7 @@ class VisionModel:
     image_size: int = None
     dropout: float = 0.0
     head: str = "auto"
+    encoder_input: str = "features"
 
     @property
     def uses_encoder_weights(self):

@@ -250,6 +250,9 @@ def test_bad_flags_are_refused_before_anything_runs(tmp_path, capsys):
     assert "--encoder '/nonexistent': no such folder" in error(
         cifar100, ["--fast-dev-run", "--encoder", "/nonexistent"] + out
     )
+    assert "--encoder-input is an option of our networks" in error(
+        cifar100, TINY + out + ["--architecture", "reference", "--encoder-input", "image"]
+    )
     assert sorted(os.listdir(tmp_path)) == ["a_file"]  # Nothing written.
 
 

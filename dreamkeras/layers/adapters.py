@@ -8,7 +8,7 @@ from dreamkeras import xla_cpu
 from dreamkeras.layers.residual_block import BATCH_NORM_MOMENTUM
 
 
-def _resize(x, size):
+def resize_map(x, size):
     """Bilinear resize of a `channels_last` map, skipped when already `size`.
 
     A map that shrinks along either axis is resized with antialiasing (which
@@ -73,6 +73,9 @@ class FeatureToImage(keras.layers.Layer):
     Args:
         image_size: (int, int). The encoder's input height and width.
         num_channels: int. The encoder's input channels. Defaults to `3`.
+        kernel_initializer: initializer of the 1x1 convolution's kernel.
+            `"zeros"` starts the adapter at a zero image (a connection that
+            adds it to the input image then starts by passing the image).
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -83,19 +86,23 @@ class FeatureToImage(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, image_size, num_channels=3, **kwargs):
+    def __init__(
+        self, image_size, num_channels=3, kernel_initializer="glorot_uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         self.image_size = tuple(int(d) for d in image_size)
         self.num_channels = int(num_channels)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.projection = keras.layers.Conv2D(
-            self.num_channels, 1, dtype=self.dtype_policy, name="projection"
+            self.num_channels, 1, kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy, name="projection",
         )
 
     def build(self, input_shape):
         self.projection.build(input_shape)
 
     def call(self, inputs):
-        return _resize(self.projection(inputs), self.image_size)
+        return resize_map(self.projection(inputs), self.image_size)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0],) + self.image_size + (self.num_channels,)
@@ -103,7 +110,13 @@ class FeatureToImage(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"image_size": self.image_size, "num_channels": self.num_channels}
+            {
+                "image_size": self.image_size,
+                "num_channels": self.num_channels,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
         )
         return config
 
@@ -175,7 +188,7 @@ class TokenGridToFeature(FeatureMapAdapter):
 
     def call(self, grid, training=None):
         x = self.norm(self.projection(grid), training=training)
-        return _resize(x, self.output_size)
+        return resize_map(x, self.output_size)
 
 
 @keras.saving.register_keras_serializable(package="dreamkeras")

@@ -7,6 +7,7 @@ from dreamkeras import xla_cpu
 from dreamkeras.layers.adapters import FeatureToImage
 from dreamkeras.layers.adapters import PooledTokensToFeature
 from dreamkeras.layers.adapters import TokenGridToFeature
+from dreamkeras.layers.adapters import resize_map
 from dreamkeras.layers.encoder_spec import describe_image_encoder
 from dreamkeras.layers.encoder_spec import is_autoencoder
 from dreamkeras.layers.vit_encoding import encode_images
@@ -15,6 +16,9 @@ from dreamkeras.layers.vit_encoding import restore_token_order
 from dreamkeras.utils.sharing import FrozenModelHolder
 
 PROJECTIONS = ("grid", "pooled")
+# What the frozen model sees: the paper's `adapter_in(h)`, the model's input
+# image, or the image plus `adapter_in(h)` (the adapter starting at zero).
+ENCODER_INPUTS = ("features", "image", "image+features")
 MIN_FEATURE_SIZE = 2
 
 
@@ -35,6 +39,7 @@ class FrozenModelConnection(keras.layers.Layer):
         trainable_encoder=False,
         stop_gradient=False,
         remat=False,
+        encoder_input="features",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -43,6 +48,12 @@ class FrozenModelConnection(keras.layers.Layer):
                 f"`projection` must be one of {PROJECTIONS}. "
                 f"Received: projection={projection!r}."
             )
+        if encoder_input not in ENCODER_INPUTS:
+            raise ValueError(
+                f"`encoder_input` must be one of {ENCODER_INPUTS}. "
+                f"Received: encoder_input={encoder_input!r}."
+            )
+        self.encoder_input = encoder_input
         self.projection = projection
         self.output_channels = output_channels
         self.output_size = None if output_size is None else tuple(output_size)
@@ -90,13 +101,20 @@ class FrozenModelConnection(keras.layers.Layer):
     def build(self, input_shape):
         self._check_feature_shape(input_shape)
         size, channels = self._target_shape(input_shape)
-        self.adapter_in = FeatureToImage(
-            self.spec.image_size,
-            self.spec.num_channels,
-            dtype=self.dtype_policy,
-            name="adapter_in",
-        )
-        self.adapter_in.build(input_shape)
+        self.adapter_in = None
+        if self.encoder_input != "image":
+            self.adapter_in = FeatureToImage(
+                self.spec.image_size,
+                self.spec.num_channels,
+                # Added to the image, it starts at zero: the encoder first
+                # sees the image alone.
+                kernel_initializer=(
+                    "zeros" if self.encoder_input == "image+features" else "glorot_uniform"
+                ),
+                dtype=self.dtype_policy,
+                name="adapter_in",
+            )
+            self.adapter_in.build(input_shape)
         adapter_cls = (
             TokenGridToFeature if self.projection == "grid" else PooledTokensToFeature
         )
@@ -105,6 +123,27 @@ class FrozenModelConnection(keras.layers.Layer):
         )
         grid_h, grid_w = self.spec.grid_size
         self.adapter_out.build((None, grid_h, grid_w, self._grid_dim))
+
+    def _encoder_images(self, features, images):
+        """The frozen model's input: `adapter_in(features)`, `images` or both."""
+        if self.encoder_input == "features":
+            return self.adapter_in(features)
+        name = type(self).__name__
+        if images is None:
+            raise ValueError(
+                f"{name} with encoder_input={self.encoder_input!r} needs the "
+                f"model's input images: call it as `connection(h, images=inputs)`."
+            )
+        if len(images.shape) != 4 or images.shape[-1] != self.spec.num_channels:
+            raise ValueError(
+                f"{name} got `images` of shape {tuple(images.shape)}: it needs "
+                f"`(batch, height, width, {self.spec.num_channels})` images, the "
+                f"encoder's channels."
+            )
+        images = resize_map(ops.cast(images, self.compute_dtype), self.spec.image_size)
+        if self.encoder_input == "image":
+            return images
+        return images + self.adapter_in(features)
 
     def _frozen_output(self, x):
         """Everything the frozen model returns passes here: with
@@ -145,6 +184,7 @@ class FrozenModelConnection(keras.layers.Layer):
                 "trainable_encoder": self.trainable_encoder,
                 "stop_gradient": self.stop_gradient,
                 "remat": self.remat,
+                "encoder_input": self.encoder_input,
             }
         )
         return config
@@ -174,6 +214,15 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     implementation's MAE forward does: about 4x cheaper at 0.75. Masked grid
     positions are zeros; at inference nothing is masked.
 
+    `encoder_input` chooses what the frozen model sees: `"features"` (the
+    paper, default) `adapter_in(h)`; `"image"` the model's input image,
+    resized to the encoder's input (no `adapter_in`; without masking every
+    connection then computes the same encoding); `"image+features"` the image
+    plus `adapter_in(h)`, with `adapter_in` starting at zero so that the
+    connection first encodes the image alone. Both image forms are called as
+    `connection(h, images=inputs)`, and need images in the range the frozen
+    model was trained on (`[0, 1]` for `apps/pretrain_mae.py`).
+
     The encoder is frozen by default, robustly: its variables stay frozen
     after `from_config` and `keras.saving.load_model`, and it runs in inference
     mode. Gradients still flow *through* it to `adapter_in` unless
@@ -196,6 +245,8 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
             pass instead of keeping their activations: much less memory in
             training, for one more forward pass through the encoder. Same
             gradients. Defaults to `False`.
+        encoder_input: `"features"`, `"image"` or `"image+features"`: the
+            frozen model's input (see above). Defaults to `"features"`.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -231,8 +282,8 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     def _grid_dim(self):
         return self.spec.hidden_dim
 
-    def call(self, inputs, training=None):
-        images = self.adapter_in(inputs)
+    def call(self, inputs, images=None, training=None):
+        images = self._encoder_images(inputs, images)
         encoder_training = self._encoder_training(training)
         if training and self.mask_ratio > 0:
             tokens, ids_restore, _ = encode_vit(
@@ -302,6 +353,10 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
             backward pass instead of keeping their activations (attention
             maps, MLP activations): much less memory in training, for one
             more forward pass. Same gradients. Defaults to `False`.
+        encoder_input: `"features"`, `"image"` or `"image+features"`: the
+            autoencoder's input, as in `SleepConnection`; with `"image"` the
+            dream is the reconstruction of the input image. Defaults to
+            `"features"`.
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns:
@@ -348,8 +403,8 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
         patch_h, patch_w = self.autoencoder.patch_size
         return patch_h * patch_w * self.spec.num_channels
 
-    def call(self, inputs, training=None):
-        images = self.adapter_in(inputs)
+    def call(self, inputs, images=None, training=None):
+        images = self._encoder_images(inputs, images)
         mask_ratio = self.mask_ratio if training else 0.0
         encoder_training = self._encoder_training(training)
         latent, ids_restore, _ = self.autoencoder.encode(

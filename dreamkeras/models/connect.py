@@ -267,7 +267,15 @@ def connection_factory(frozen_model, kind=None, name_prefix=None, **options):
                 name=name,
                 **options,
             )
-            return connection(h)
+            if options.get("encoder_input", "features") == "features":
+                return connection(h)
+            if not isinstance(inputs, keras.KerasTensor):
+                raise ValueError(
+                    f"encoder_input={options['encoder_input']!r} feeds the model's "
+                    "input image to the frozen model: the model needs one image "
+                    f"input. Received inputs: {inputs}."
+                )
+            return connection(h, images=inputs)
         cls = TextSleepConnection if kind == "text_sleep" else TextDreamConnection
         connection = cls(
             frozen_model, output_dim=stage_output.shape[-1], dtype=dtype, name=name,

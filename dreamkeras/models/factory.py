@@ -25,6 +25,7 @@ def build_vision_classifier(
     dropout=0.0,
     xla_cpu_kernels=None,
     head="pool",
+    encoder_input="features",
 ):
     """Returns a SleepNet, DreamNet, chain baseline or small CNN.
 
@@ -42,7 +43,7 @@ def build_vision_classifier(
         stem: `"imagenet"`, `"cifar"`, or `"auto"` (default): `"cifar"`
             below 64 pixels, else `"imagenet"`.
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
-        stop_gradient, remat, dropout, xla_cpu_kernels: see
+        stop_gradient, remat, dropout, xla_cpu_kernels, encoder_input: see
         `SleepNet`/`DreamNet`.
         head: `"pool"` (default), `"dense"` (see `ChainClassifier`), or
             `"auto"`: `"dense"` below 64 pixels, else `"pool"` (the apps'
@@ -112,6 +113,7 @@ def build_vision_classifier(
         trainable_encoder=trainable_encoder,
         stop_gradient=stop_gradient,
         remat=remat,
+        encoder_input=encoder_input,
     )
     if model_type == "dreamnet":
         return DreamNet(encoder, **common, **connected)

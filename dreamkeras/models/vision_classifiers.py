@@ -9,7 +9,8 @@ from dreamkeras.utils.freezing import set_trainable
 from dreamkeras.utils.sharing import serialize_frozen_model
 
 CONNECTION_OPTIONS = (
-    "projection", "mask_ratio", "trainable_encoder", "stop_gradient", "remat"
+    "projection", "mask_ratio", "trainable_encoder", "stop_gradient", "remat",
+    "encoder_input",
 )
 
 
@@ -44,6 +45,7 @@ class ConnectedChainClassifier(VisionChainClassifier):
         xla_cpu_kernels=None,
         head="pool",
         head_units=128,
+        encoder_input="features",
         dtype=None,
         **kwargs,
     ):
@@ -55,6 +57,7 @@ class ConnectedChainClassifier(VisionChainClassifier):
             trainable_encoder=trainable_encoder,
             stop_gradient=stop_gradient,
             remat=remat,
+            encoder_input=encoder_input,
         )
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
@@ -119,6 +122,9 @@ class SleepNet(ConnectedChainClassifier):
             encoder forward pass; same gradients).
         dropout: float. Dropout before the head.
         head, head_units: the head (see `ChainClassifier`).
+        encoder_input: `"features"` (the paper), `"image"` or
+            `"image+features"`: what the frozen model sees (see
+            `dreamkeras.layers.SleepConnection`).
         head_dtype: dtype of the head. Defaults to `"float32"`.
         xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
@@ -179,6 +185,9 @@ class DreamNet(ConnectedChainClassifier):
             one more forward pass; same gradients).
         dropout: float. Dropout before the head.
         head, head_units: the head (see `ChainClassifier`).
+        encoder_input: `"features"` (the paper), `"image"` or
+            `"image+features"`: what the frozen model sees (see
+            `dreamkeras.layers.SleepConnection`).
         head_dtype: dtype of the head. Defaults to `"float32"`.
         xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.

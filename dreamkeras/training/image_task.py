@@ -285,6 +285,7 @@ def build_model(model, num_classes, image_shape, encoder=None):
         trainable_encoder=model.unfreeze, stop_gradient=model.stop_gradient,
         remat=model.remat, dropout=model.dropout,
         xla_cpu_kernels=model.xla_cpu_kernels, head=model.head,
+        encoder_input=model.encoder_input,
     )
 
 

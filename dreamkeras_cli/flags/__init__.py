@@ -41,7 +41,7 @@ RECIPE = (
 VISION_MODEL = (
     "model", "architecture", "blocks", "chain", "width", "stem", "encoder", "unfreeze",
     "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size",
-    "dropout", "head",
+    "dropout", "head", "encoder_input",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_AUGMENT = ("augment", "augment_rate")
@@ -111,7 +111,7 @@ COMMANDS = {
             "model",
             ("model", "architecture", "blocks", "encoder", "image_size", "chain", "width",
              "stem", "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels",
-             "num_classes"),
+             "encoder_input", "num_classes"),
         ),
         (
             "measurement",

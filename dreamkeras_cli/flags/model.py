@@ -127,6 +127,12 @@ MODEL_FLAGS = {
             "them become <mask>, 10%% a random token, 10%% stay (RoBERTa's 0.15).",
         },
     ),
+    "encoder_input": F(
+        ("--encoder-input",), default="features", choices=("features", "image", "image+features"),
+        help="What the frozen model sees at each connection: features is the "
+        "paper's adapter_in(h); image the input image; image+features the image "
+        "plus adapter_in(h), the adapter starting at zero.",
+    ),
     "stop_gradient": F(
         ("--stop-gradient",), kind="switch",
         help="No backward pass through the frozen encoder: faster steps, but "
