@@ -201,6 +201,11 @@ def benchmark_config(args, backend=None):
             "--steps-per-execution must be 1 with --backend torch (Keras's "
             "PyTorch trainer runs one step per call).",
         ),
+        (
+            not args.torch_compile or backend in (None, "torch"),
+            "--torch-compile is for --backend torch (jax and tensorflow always "
+            "compile the steps with XLA).",
+        ),
     ])
     return BenchmarkConfig(
         model=vision_model(args),
@@ -214,6 +219,7 @@ def benchmark_config(args, backend=None):
         skip_inference=args.skip_inference,
         keep_freed_memory=args.keep_freed_memory,
         compare_xla_cpu_kernels=args.compare_xla_cpu_kernels,
+        torch_compile=args.torch_compile,
         output=_checked_output(args.output),
     )
 

@@ -95,6 +95,7 @@ class BenchmarkConfig:
         loop: str. `"fit"` or `"on-batch"`.
         steps_per_execution, steps, warmup: int.
         skip_inference, keep_freed_memory, compare_xla_cpu_kernels: bool.
+        torch_compile: bool. `jit_compile=True` on the torch backend.
         output: str or None. The JSON file.
 
     Example:
@@ -115,4 +116,5 @@ class BenchmarkConfig:
     skip_inference: bool = False
     keep_freed_memory: bool = False
     compare_xla_cpu_kernels: bool = False
+    torch_compile: bool = False
     output: str = None

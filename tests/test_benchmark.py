@@ -86,6 +86,23 @@ def test_benchmark_records_remat_and_stop_gradient(tmp_path, capsys):
 
 
 @pytest.mark.large
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile")
+def test_benchmark_torch_compile_compiles_the_steps(tmp_path, capsys):
+    output = tmp_path / "bench.json"
+    benchmark.main(
+        [
+            "--backend=torch", "--model=baseline", "--blocks=1", "--encoder=mae-tiny-32",
+            "--width=8", "--batch-size=2", "--steps=2", "--warmup=1", "--skip-inference",
+            "--torch-compile", f"--output={output}",
+        ]
+    )
+    assert ", torch.compile" in capsys.readouterr().out
+    saved = json.loads(output.read_text())
+    assert saved["jit_compile"] and saved["backend"] == "torch"
+    assert saved["train_images_per_second"] > 0
+
+
+@pytest.mark.large
 def test_benchmark_fit_loop_runs_whole_executions(tmp_path, capsys, monkeypatch):
     calls = []
     original_fit = keras.Model.fit

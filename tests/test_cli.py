@@ -237,6 +237,10 @@ def test_search_and_benchmark_configs(tmp_path):
         )
     with pytest.raises(TrainingSetupError, match="must be 1 with --backend torch"):
         tool_builders.benchmark_config(parser.parse_args(["--steps-per-execution", "2"]), "torch")
+    with pytest.raises(TrainingSetupError, match="--torch-compile is for --backend torch"):
+        tool_builders.benchmark_config(parser.parse_args(["--torch-compile"]), "jax")
+    assert tool_builders.benchmark_config(parser.parse_args(["--torch-compile"]), "torch").torch_compile
+    assert not config.torch_compile
 
 
 def test_quiet_stderr_drops_start_up_noise_and_keeps_the_rest(capfd):

@@ -1,3 +1,10 @@
+"""Frozen models by name: KerasHub presets, Hugging Face checkpoints, local folders.
+
+`load_encoder` (SleepNet) and `load_autoencoder` (DreamNet) resolve a named size,
+a local preset or checkpoint folder, an `hf://` or Kaggle handle; the `hf_*`
+modules convert Hugging Face ViT, ViT-MAE and XLNet checkpoints.
+"""
+
 from dreamkeras.encoders.loader import load_autoencoder as load_autoencoder
 from dreamkeras.encoders.loader import load_encoder as load_encoder
 from dreamkeras.encoders.loader import named_sizes as named_sizes

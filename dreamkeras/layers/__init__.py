@@ -1,3 +1,8 @@
+"""The building blocks: connections, adapters, chain blocks and dream blocks.
+
+Layers use `keras.ops` only and import nothing from `dreamkeras.models`.
+"""
+
 from dreamkeras.layers.adapters import FeatureToImage as FeatureToImage
 from dreamkeras.layers.adapters import PooledTokensToFeature as PooledTokensToFeature
 from dreamkeras.layers.adapters import TokenGridToFeature as TokenGridToFeature

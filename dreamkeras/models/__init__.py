@@ -1,3 +1,7 @@
+"""The networks: chains, SleepNet / DreamNet (images and texts), the MAE,
+XLNet, baselines, and `add_connections` for any Keras model.
+"""
+
 from dreamkeras.models.chain import interleave_connections as interleave_connections
 from dreamkeras.models.connect import add_connections as add_connections
 from dreamkeras.models.connect import wire_connections as wire_connections

@@ -99,8 +99,10 @@ def _measure(config, backend, precision, from_process_start=True):
     images = rng.random((config.batch_size,) + input_shape).astype("float32")
     labels = rng.integers(0, config.num_classes, config.batch_size)
     loss = keras.losses.SparseCategoricalCrossentropy()
+    # XLA on jax and tensorflow; torch.compile on torch only when asked.
+    jit_compile = backend != "torch" or config.torch_compile
     model.compile(
-        optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=backend != "torch",
+        optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=jit_compile,
         steps_per_execution=config.steps_per_execution,
     )
     stop_gradient = config.model.stop_gradient
@@ -133,6 +135,7 @@ def _measure(config, backend, precision, from_process_start=True):
         "stop_gradient": stop_gradient,
         "remat": config.model.remat,
         "xla_cpu_kernels": config.model.xla_cpu_kernels,
+        "jit_compile": bool(model.jit_compile),
         "loop": config.loop,
         "steps_per_execution": config.steps_per_execution,
         "release_freed_memory": release,
@@ -205,7 +208,8 @@ def report_text(result):
         f"{result['precision']}, {result['backend']}, mask {result['mask_ratio']}"
         + (", stop-gradient" if result.get("stop_gradient") else "")
         + (", remat" if result.get("remat") else "")
-        + (", XLA:CPU kernels" if result.get("xla_cpu_kernels") else ""),
+        + (", XLA:CPU kernels" if result.get("xla_cpu_kernels") else "")
+        + (", torch.compile" if result["backend"] == "torch" and result.get("jit_compile") else ""),
         f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
         f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
     ]

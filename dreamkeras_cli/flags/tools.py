@@ -108,6 +108,12 @@ TOOL_FLAGS = {
         help="Measure the model twice in one run, built from standard Keras "
         "layers and with --xla-cpu-kernels, and print both side by side.",
     ),
+    "torch_compile": F(
+        ("--torch-compile",), kind="switch",
+        help="torch backend: compile the train and predict steps with "
+        "torch.compile (Keras jit_compile=True; jax and tensorflow always "
+        "compile with XLA). Faster steps after a first call of minutes.",
+    ),
     "keep_freed_memory": F(
         ("--keep-freed-memory",), kind="switch",
         help="Do not hand memory freed after building the model and after each "
