@@ -88,12 +88,12 @@ def test_antialiased_resize_weights_by_hand():
 
 @pytest.mark.parametrize("size", [(4, 4), (2, 3), (1, 1), (12, 3)])
 def test_shrinking_resize_equals_antialiased_resize(size):
-    from dreamkeras.layers.adapters import _resize
+    from dreamkeras.layers.adapters import resize_map
 
     # (12, 3): the rows grow (plain bilinear) while the columns shrink.
     x = features(2, (8, 6, 5))
     expected = keras.ops.image.resize(x, size, interpolation="bilinear", antialias=True)
-    np.testing.assert_allclose(to_numpy(_resize(x, size)), to_numpy(expected), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(resize_map(x, size)), to_numpy(expected), atol=1e-5)
 
 
 def test_adapter_out_shrinks_like_antialiased_resize():
