@@ -125,6 +125,26 @@ def test_classifiers_feed_their_input_image(kind):
     )
 
 
+def test_add_connections_feeds_the_image_to_any_model(tmp_path):
+    inputs = keras.Input(IMAGES)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stage_1")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stage_2")(x)
+    model = keras.Model(inputs, x)
+    vit = tiny_vit()
+    connected = dreamkeras.add_connections(
+        model, vit, after=["stage_1", "stage_2"], num_classes=3, encoder_input="image"
+    )
+    connections = [layer for layer in connected.layers if "_connection_" in layer.name]
+    assert [c.encoder_input for c in connections] == ["image", "image"]
+    images = random_images(2, IMAGES)
+    path = str(tmp_path / "connected.keras")
+    connected.save(path)
+    revived = keras.saving.load_model(path)
+    np.testing.assert_allclose(
+        revived.predict(images, verbose=0), connected.predict(images, verbose=0), atol=1e-5
+    )
+
+
 def test_bad_encoder_input_is_a_clear_error():
     with pytest.raises(ValueError, match="encoder_input"):
         dreamkeras.SleepConnection(tiny_vit(), encoder_input="pixels")

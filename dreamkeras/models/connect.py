@@ -367,8 +367,9 @@ def add_connections(
             model built for any image size (connections need a fixed one).
         name: optional name of the returned model.
         **connection_options: passed to every connection (`projection`,
-            `mask_ratio`, `stop_gradient`, `remat`, `trainable_encoder`;
-            `token_mode` for text).
+            `mask_ratio`, `stop_gradient`, `remat`, `trainable_encoder`,
+            `encoder_input` - `"image"` feeds the model's input image to the
+            frozen model; `token_mode` for text).
 
     Returns:
         A functional `keras.Model` (a `dreamkeras.models.ConnectedModel`,
