@@ -15,4 +15,6 @@ python apps/compare.py --backend jax --dataset fashion_mnist --seeds 1 2 3 --out
   --variant "dream-random-image=--model dreamnet --blocks 3 --width 16 --encoder mae-tiny-32 --head dense --encoder-input image" \
   --variant "sleep-pretrained-image-pooled-unfrozen=--model sleepnet --blocks 3 --width 16 --encoder presets/mae_tiny_fmnist --head dense --encoder-input image --projection pooled --unfreeze" \
   --variant "sleep-random-image-pooled-unfrozen=--model sleepnet --blocks 3 --width 16 --encoder mae-tiny-32 --head dense --encoder-input image --projection pooled --unfreeze" \
+  --variant "sleep-pretrained-image-pooled-m1=--model sleepnet --blocks 1 --width 16 --encoder presets/mae_tiny_fmnist --head dense --encoder-input image --projection pooled" \
+  --variant "sleep-random-image-pooled-m1=--model sleepnet --blocks 1 --width 16 --encoder mae-tiny-32 --head dense --encoder-input image --projection pooled" \
   --common "--epochs 2 --train-subset 5000 --no-randaugment --mixup-alpha 0 --image-size 32 --verbose 2"
