@@ -267,11 +267,11 @@ def connection_factory(frozen_model, kind=None, name_prefix=None, **options):
                 name=name,
                 **options,
             )
-            if options.get("encoder_input", "features") == "features":
+            if connection.encoder_input == "features":
                 return connection(h)
             if not isinstance(inputs, keras.KerasTensor):
                 raise ValueError(
-                    f"encoder_input={options['encoder_input']!r} feeds the model's "
+                    f"encoder_input={connection.encoder_input!r} feeds the model's "
                     "input image to the frozen model: the model needs one image "
                     f"input. Received inputs: {inputs}."
                 )
