@@ -62,6 +62,14 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
     assert printed.count("from the process start") == 1  # only the first measurement
     assert both["xla_cpu_kernels"]["seconds_to_first_train_step"] is None
     assert saved["machine"]["cpus"] >= 1 and len(saved["machine"]["load_average_end"]) == 3
+    threads = saved["machine"]["threads"]
+    if keras.backend.backend() == "torch":
+        import torch
+
+        assert threads == torch.get_num_threads()
+    else:
+        assert 1 <= threads <= saved["machine"]["cpus"]
+    assert f"CPUs, {threads} threads, load average" in printed
 
 
 @pytest.mark.large

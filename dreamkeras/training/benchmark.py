@@ -187,6 +187,7 @@ def _measure(config, backend, precision, from_process_start=True):
     result["memory"] = profiling.peak_memory()
     result["machine"] = {
         "cpus": machine_at_start["cpus"],
+        **profiling.compute_threads(),
         "load_average_start": machine_at_start["load_average"],
         "load_average_end": profiling.machine_state()["load_average"],
         "jax_compilation_cache": os.environ.get("JAX_COMPILATION_CACHE_DIR")
@@ -255,7 +256,7 @@ def report_text(result):
     if machine:
         load = machine["load_average_start"], machine["load_average_end"]
         lines.append(
-            f"  machine        {machine['cpus']} CPUs, load average "
+            f"  machine        {machine['cpus']} CPUs, {machine['threads']} threads, load average "
             + (f"{load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end"
                if load[0] else "unknown")
             + (f", JAX cache {machine['jax_compilation_cache']}"

@@ -273,3 +273,38 @@ def machine_state():
         cpus = os.cpu_count()
     load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     return {"cpus": cpus, "load_average": load}
+
+
+def compute_threads():
+    """Threads the Keras backend runs one op with on the CPU, and where that comes from.
+
+    torch: `torch.get_num_threads()`. tensorflow: the intra-op setting of
+    `tf.config.threading`, where 0 means one thread per usable core. jax:
+    XLA:CPU runs one thread per usable core unless `XLA_FLAGS` holds
+    `--xla_cpu_multi_thread_eigen=false` (one thread).
+
+    Returns:
+        dict: `threads` (int) and `source` (str).
+
+    Example:
+
+    ```python
+    compute_threads()  # {"threads": 2, "source": "torch.get_num_threads()"}
+    ```
+    """
+    backend = keras.backend.backend()
+    cpus = machine_state()["cpus"]
+    if backend == "torch":
+        import torch
+
+        return {"threads": torch.get_num_threads(), "source": "torch.get_num_threads()"}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        setting = tf.config.threading.get_intra_op_parallelism_threads()
+        if setting:
+            return {"threads": setting, "source": "tf.config.threading intra-op"}
+        return {"threads": cpus, "source": "tensorflow default: one per usable core"}
+    if "--xla_cpu_multi_thread_eigen=false" in os.environ.get("XLA_FLAGS", ""):
+        return {"threads": 1, "source": "XLA_FLAGS --xla_cpu_multi_thread_eigen=false"}
+    return {"threads": cpus, "source": f"{backend} default: one per usable core"}
