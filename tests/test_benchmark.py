@@ -69,7 +69,7 @@ def test_benchmark_prints_and_writes_figures(tmp_path, capsys):
         assert threads == torch.get_num_threads()
     else:
         assert 1 <= threads <= saved["machine"]["cpus"]
-    assert f"CPUs, {threads} threads, load average" in printed
+    assert f"CPUs, {threads} thread{'' if threads == 1 else 's'}, load average" in printed
 
 
 @pytest.mark.large

@@ -200,6 +200,10 @@ def _measure(config, backend, precision, from_process_start=True):
     return result
 
 
+def _threads_text(count):
+    return f"{count} thread" + ("" if count == 1 else "s")
+
+
 def report_text(result):
     """The printed form of `run_benchmark`'s figures."""
     params = result["parameters"]
@@ -256,7 +260,8 @@ def report_text(result):
     if machine:
         load = machine["load_average_start"], machine["load_average_end"]
         lines.append(
-            f"  machine        {machine['cpus']} CPUs, {machine['threads']} threads, load average "
+            f"  machine        {machine['cpus']} CPUs, {_threads_text(machine['threads'])}, "
+            "load average "
             + (f"{load[0][0]:.1f} at the start, {load[1][0]:.1f} at the end"
                if load[0] else "unknown")
             + (f", JAX cache {machine['jax_compilation_cache']}"
