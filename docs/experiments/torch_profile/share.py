@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from dreamkeras.training.image_task import build_model  # noqa: E402
+from dreamkeras.utils import profiling  # noqa: E402
 from dreamkeras_cli import flags  # noqa: E402
 from dreamkeras_cli import tool_builders  # noqa: E402
 
@@ -31,8 +32,8 @@ BENCHMARK_FLAGS = (
 
 def profile(step, repeats=5):
     """Returns (unprofiled ms/step, profiled ms/step, ATen ms/step, top ATen ops)."""
-    for _ in range(3):
-        step()
+    # Warm-up calls, then the median of `repeats` unprofiled steps.
+    _, plain = profiling.time_steps(step, num_warmup=3, num_steps=repeats)
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         start = time.perf_counter()
         for _ in range(repeats):
@@ -42,12 +43,7 @@ def profile(step, repeats=5):
     for event in prof.key_averages():
         if event.key.startswith("aten::"):
             by_op[event.key[len("aten::"):]] += event.self_cpu_time_total / 1e3 / repeats
-    plain = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        plain.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(plain)), profiled, sum(by_op.values()), by_op.most_common(8)
+    return plain * 1e3, profiled, sum(by_op.values()), by_op.most_common(8)
 
 
 def main():
