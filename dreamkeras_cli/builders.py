@@ -187,6 +187,8 @@ def vision_model(args, fast=None):
         image_size=args.image_size, dropout=args.dropout,
         head=getattr(args, "head", "auto"),
         encoder_input=args.encoder_input,
+        inference_mask_ratio=getattr(args, "inference_mask_ratio", 0.0),
+        keep_visible=getattr(args, "keep_visible", False),
     )
     if fast is None:
         return model

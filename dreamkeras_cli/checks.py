@@ -203,12 +203,36 @@ def check_vision_model(args):
             "--encoder-input is an option of our networks; the reference's feed "
             "adapter_in(h) (drop --encoder-input or --architecture reference).",
         ),
+        _dream_options(args),
         (
             args.image_size is None or args.image_size >= 8,
             f"--image-size must be at least 8, got {args.image_size}.",
         ),
         (0 <= args.dropout < 1, f"--dropout must be in [0, 1), got {args.dropout}."),
     ])
+
+
+def _dream_options(args):
+    """`(ok, message)`: --inference-mask-ratio and --keep-visible."""
+    inference = getattr(args, "inference_mask_ratio", 0.0)
+    keep = getattr(args, "keep_visible", False)
+    if not (inference or keep):
+        return (True, "")
+    if not 0 <= inference < 1:
+        return (False, f"--inference-mask-ratio must be in [0, 1), got {inference}.")
+    if args.model != "dreamnet" or getattr(args, "architecture", "ours") != "ours":
+        return (
+            False,
+            "--inference-mask-ratio and --keep-visible are options of our DreamNet's "
+            "dreams: use --model dreamnet (without --architecture reference).",
+        )
+    if keep and not (args.mask_ratio and inference):
+        return (
+            False,
+            "--keep-visible copies the input wherever no patch is hidden: set "
+            "--mask-ratio and --inference-mask-ratio above 0 (e.g. 0.75 both).",
+        )
+    return (True, "")
 
 
 def check_image_augment(args):

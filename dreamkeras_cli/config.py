@@ -221,6 +221,8 @@ class VisionModel:
     dropout: float = 0.0
     head: str = "auto"
     encoder_input: str = "features"
+    inference_mask_ratio: float = 0.0
+    keep_visible: bool = False
 
     @property
     def uses_encoder_weights(self):

@@ -197,6 +197,9 @@ def test_errors_before_training_are_one_line(tmp_path, capsys):
                           "--logdir", str(tmp_path / "logs")]
     )
     os.remove(tmp_path / "a_file")
+    visible = ["--model", "dreamnet", "--encoder", "mae-tiny-32", "--keep-visible",
+               "--mask-ratio", "0.75", "--inference-mask-ratio", "0.75"]
+    assert "--no-norm-pix-loss" in error(cifar100, TINY + out + visible)
     if unsupported_policy_reason("mixed_float16"):  # CPU: a clear error, not XLA's.
         assert "mixed_bfloat16" in error(cifar100, TINY + out + ["--mixed-precision", "mixed_float16"])
     assert not os.listdir(tmp_path)  # Nothing written.
@@ -252,6 +255,14 @@ def test_bad_flags_are_refused_before_anything_runs(tmp_path, capsys):
     )
     assert "--encoder-input is an option of our networks" in error(
         cifar100, TINY + out + ["--architecture", "reference", "--encoder-input", "image"]
+    )
+    assert "options of our DreamNet's dreams" in error(cifar100, TINY + out + ["--keep-visible"])
+    dreamnet = TINY + out + ["--model", "dreamnet", "--encoder", "mae-tiny-32"]
+    assert "set --mask-ratio and --inference-mask-ratio above 0" in error(
+        cifar100, dreamnet + ["--keep-visible", "--inference-mask-ratio", "0.75"]
+    )
+    assert "--inference-mask-ratio must be in [0, 1), got 1.0" in error(
+        cifar100, dreamnet + ["--inference-mask-ratio", "1"]
     )
     assert sorted(os.listdir(tmp_path)) == ["a_file"]  # Nothing written.
 
@@ -386,3 +397,24 @@ def test_distribute_data_parallel_on_two_cpu_devices(tmp_path):
     data = report(tmp_path)
     assert data["devices"] == 2 and data["backend"] == "jax"
     assert data["reload_check"]["abs_loss_diff"] < 1e-5
+
+
+def test_image_folder_app_trains_dreamnet_with_visible_dreams(tmp_path):
+    """--keep-visible on an MAE preset that predicts pixels, saved and reloaded."""
+    from tests.helpers import tiny_mae
+
+    preset = str(tmp_path / "pixel_mae")
+    tiny_mae(norm_pix_loss=False).save_to_preset(preset)
+    folder = tmp_path / "images"
+    write_image_folder(str(folder), classes=("a", "b"), per_class=6)
+    argv = [
+        "--backend", BACKEND, "--model", "dreamnet", "--encoder", preset,
+        "--encoder-input", "image", "--keep-visible", "--mask-ratio", "0.75",
+        "--inference-mask-ratio", "0.5", "--width", "8", "--blocks", "1",
+        "--batch-size", "4", "--epochs", "1", "--data-dir", str(folder), "--verbose", "0",
+    ]
+    assert image_folder.main(argv + paths(tmp_path)) == 0
+    model = keras.saving.load_model(tmp_path / "run.keras")
+    connection = model.get_layer("dream_connection_1")
+    assert connection.keep_visible and connection.inference_mask_ratio == 0.5
+    assert model.keep_visible and model.autoencoder.norm_pix_loss is False

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+import numpy as np
+
 from dreamkeras import xla_cpu
 from dreamkeras.layers.adapters import FeatureToImage
 from dreamkeras.layers.adapters import PooledTokensToFeature
@@ -13,6 +15,7 @@ from dreamkeras.layers.encoder_spec import is_autoencoder
 from dreamkeras.layers.vit_encoding import encode_images
 from dreamkeras.layers.vit_encoding import encode_vit
 from dreamkeras.layers.vit_encoding import restore_token_order
+from dreamkeras.models.mae.patches import patchify
 from dreamkeras.utils.sharing import FrozenModelHolder
 
 PROJECTIONS = ("grid", "pooled")
@@ -338,6 +341,15 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
     and MAE pretraining do, and 4x cheaper at 0.75); at inference nothing is
     masked, so predictions are deterministic.
 
+    An MAE is trained to predict only the patches it cannot see: its output
+    at visible positions is untrained. `keep_visible=True` makes the dream
+    what MAE visualisations show: the input's own patches where they were
+    visible and the reconstruction where they were hidden, so that the dream
+    block and `adapter_out` read an image. It needs patches hidden at
+    inference too (`inference_mask_ratio`, one fixed pattern per connection
+    drawn from `seed`, so predictions stay deterministic) and an autoencoder
+    that predicts pixels (`norm_pix_loss=False`).
+
     Args:
         autoencoder: `dreamkeras.models.MAEAutoencoder`. The frozen autoencoder.
         mask_ratio: float in `[0, 1)`. Patches masked in training. Defaults
@@ -357,6 +369,12 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
             autoencoder's input, as in `SleepConnection`; with `"image"` the
             dream is the reconstruction of the input image. Defaults to
             `"features"`.
+        inference_mask_ratio: float in `[0, 1)`. Patches hidden at
+            inference, in one fixed pattern. Defaults to `0.0`.
+        keep_visible: bool. The dream keeps the input's visible patches and
+            takes the reconstruction only where patches were hidden (see
+            above). Defaults to `False`, the reference's form.
+        seed: optional int. Seed of the fixed inference pattern.
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns:
@@ -380,7 +398,15 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
 
     frozen_model_key = "autoencoder"
 
-    def __init__(self, autoencoder, mask_ratio=0.0, **kwargs):
+    def __init__(
+        self,
+        autoencoder,
+        mask_ratio=0.0,
+        inference_mask_ratio=0.0,
+        keep_visible=False,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not is_autoencoder(autoencoder):
             raise ValueError(
@@ -393,9 +419,38 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
             raise ValueError(
                 f"`mask_ratio` must be in [0, 1). Received: mask_ratio={mask_ratio}."
             )
+        if not 0.0 <= inference_mask_ratio < 1.0:
+            raise ValueError(
+                f"`inference_mask_ratio` must be in [0, 1). Received: "
+                f"inference_mask_ratio={inference_mask_ratio}."
+            )
+        if keep_visible and (mask_ratio == 0 or inference_mask_ratio == 0):
+            raise ValueError(
+                "keep_visible=True copies the input wherever no patch is "
+                "hidden: set both `mask_ratio` (training) and "
+                "`inference_mask_ratio` above 0 (e.g. 0.75, as MAE pretraining). "
+                f"Received: mask_ratio={mask_ratio}, "
+                f"inference_mask_ratio={inference_mask_ratio}."
+            )
+        if keep_visible and getattr(autoencoder, "norm_pix_loss", False):
+            raise ValueError(
+                "keep_visible=True pastes the autoencoder's predictions between "
+                "input patches, but this one was trained with the normalised-"
+                "pixel loss (norm_pix_loss=True): its predictions are per-patch "
+                "normalised, not pixels. Use an MAE pretrained with the pixel "
+                "loss (`apps/pretrain_mae.py --no-norm-pix-loss`)."
+            )
         self.spec = describe_image_encoder(autoencoder.encoder)
         self.autoencoder = autoencoder
         self.mask_ratio = float(mask_ratio)
+        self.inference_mask_ratio = float(inference_mask_ratio)
+        self.keep_visible = bool(keep_visible)
+        self.seed = seed
+        # The patches hidden at inference: the lowest `inference_mask_ratio`
+        # share of a fixed draw is kept, as in MAE's masking.
+        self._inference_noise = np.random.default_rng(
+            0 if seed is None else seed
+        ).random((1, self.spec.num_patches)).astype("float32")
         self.hold_frozen_model(autoencoder)
 
     @property
@@ -403,14 +458,26 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
         patch_h, patch_w = self.autoencoder.patch_size
         return patch_h * patch_w * self.spec.num_channels
 
+    def _inference_pattern(self, images):
+        """The fixed inference noise, one row per image."""
+        noise = ops.convert_to_tensor(self._inference_noise)
+        return ops.broadcast_to(noise, (ops.shape(images)[0], self.spec.num_patches))
+
     def call(self, inputs, images=None, training=None):
         images = self._encoder_images(inputs, images)
-        mask_ratio = self.mask_ratio if training else 0.0
+        noise = None
+        if training:
+            mask_ratio = self.mask_ratio
+        else:
+            mask_ratio = self.inference_mask_ratio
+            if mask_ratio > 0:
+                noise = self._inference_pattern(images)
         encoder_training = self._encoder_training(training)
-        latent, ids_restore, _ = self.autoencoder.encode(
+        latent, ids_restore, mask = self.autoencoder.encode(
             images,
             mask_ratio,
             training=encoder_training,
+            noise=noise,
             remat=self._recompute(training),
             xla_cpu_kernels=self._xla_cpu_kernels,
         )
@@ -425,6 +492,10 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
                 training=encoder_training,
             )
         )
+        if self.keep_visible:
+            hidden = ops.expand_dims(ops.cast(mask, patches.dtype), -1)
+            seen = ops.cast(patchify(images, self.autoencoder.patch_size), patches.dtype)
+            patches = hidden * patches + (1 - hidden) * seen
         dream = self.autoencoder.unpatchify(patches)
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patches, (-1, grid_h, grid_w, self._grid_dim))
@@ -438,5 +509,12 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
 
     def get_config(self):
         config = super().get_config()
-        config["mask_ratio"] = self.mask_ratio
+        config.update(
+            {
+                "mask_ratio": self.mask_ratio,
+                "inference_mask_ratio": self.inference_mask_ratio,
+                "keep_visible": self.keep_visible,
+                "seed": self.seed,
+            }
+        )
         return config

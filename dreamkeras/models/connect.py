@@ -259,6 +259,10 @@ def connection_factory(frozen_model, kind=None, name_prefix=None, **options):
         name = f"{prefix}_connection_{index + 1}"
         if kind in ("sleep", "dream"):
             cls = SleepConnection if kind == "sleep" else DreamConnection
+            extra = {}
+            if kind == "dream" and "seed" not in options:
+                # Each connection hides its own fixed pattern at inference.
+                extra["seed"] = index
             connection = cls(
                 frozen_model,
                 output_size=tuple(stage_output.shape[1:3]),
@@ -266,6 +270,7 @@ def connection_factory(frozen_model, kind=None, name_prefix=None, **options):
                 dtype=dtype,
                 name=name,
                 **options,
+                **extra,
             )
             if connection.encoder_input == "features":
                 return connection(h)

@@ -26,6 +26,8 @@ def build_vision_classifier(
     xla_cpu_kernels=None,
     head="pool",
     encoder_input="features",
+    inference_mask_ratio=0.0,
+    keep_visible=False,
 ):
     """Returns a SleepNet, DreamNet, chain baseline or small CNN.
 
@@ -45,6 +47,8 @@ def build_vision_classifier(
         num_blocks, chain, width, projection, mask_ratio, trainable_encoder,
         stop_gradient, remat, dropout, xla_cpu_kernels, encoder_input: see
         `SleepNet`/`DreamNet`.
+        inference_mask_ratio, keep_visible: DreamNet's dream options (see
+            `DreamNet`); an error for the other models when set.
         head: `"pool"` (default), `"dense"` (see `ChainClassifier`), or
             `"auto"`: `"dense"` below 64 pixels, else `"pool"` (the apps'
             default; does not apply to the small CNN).
@@ -70,6 +74,12 @@ def build_vision_classifier(
             f"`model_type` must be one of {MODEL_TYPES}. "
             f"Received: model_type={model_type!r}."
         )
+    if model_type != "dreamnet" and (inference_mask_ratio or keep_visible):
+        raise ValueError(
+            f"`inference_mask_ratio` and `keep_visible` are DreamNet's options "
+            f"(its dreams); model_type={model_type!r} has none."
+        )
+
     def loaded(load):
         return load(encoder) if isinstance(encoder, str) else encoder
 
@@ -115,6 +125,9 @@ def build_vision_classifier(
         remat=remat,
         encoder_input=encoder_input,
     )
+    dream_options = dict(
+        inference_mask_ratio=inference_mask_ratio, keep_visible=keep_visible
+    )
     if model_type == "dreamnet":
-        return DreamNet(encoder, **common, **connected)
+        return DreamNet(encoder, **common, **connected, **dream_options)
     return SleepNet(encoder, **common, **connected)

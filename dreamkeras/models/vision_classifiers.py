@@ -47,6 +47,7 @@ class ConnectedChainClassifier(VisionChainClassifier):
         head_units=128,
         encoder_input="features",
         dtype=None,
+        extra_connection_options=None,
         **kwargs,
     ):
         self._check_frozen_model(frozen_model)
@@ -59,6 +60,8 @@ class ConnectedChainClassifier(VisionChainClassifier):
             remat=remat,
             encoder_input=encoder_input,
         )
+        extras = dict(extra_connection_options or {})
+        options.update(extras)
         super().__init__(
             num_classes, num_blocks, chain, width, stem, image_shape, dropout,
             head_dtype, chain_source=chain_source, frozen_model=frozen_model,
@@ -66,7 +69,9 @@ class ConnectedChainClassifier(VisionChainClassifier):
             head=head, head_units=head_units, dtype=dtype, **kwargs,
         )
         setattr(self, self.frozen_model_name, frozen_model)
-        for name in CONNECTION_OPTIONS:
+        # Options of one kind of connection only (DreamNet's dream options).
+        self._extra_option_names = tuple(extras)
+        for name in CONNECTION_OPTIONS + self._extra_option_names:
             setattr(self, name, options[name])
 
     def _check_frozen_model(self, frozen_model):
@@ -76,7 +81,8 @@ class ConnectedChainClassifier(VisionChainClassifier):
         config = super().get_config()
         frozen_model = getattr(self, self.frozen_model_name)
         config[self.frozen_model_name] = serialize_frozen_model(frozen_model)
-        config.update({name: getattr(self, name) for name in CONNECTION_OPTIONS})
+        names = CONNECTION_OPTIONS + self._extra_option_names
+        config.update({name: getattr(self, name) for name in names})
         return config
 
     @classmethod
@@ -188,6 +194,13 @@ class DreamNet(ConnectedChainClassifier):
         encoder_input: `"features"` (the paper), `"image"` or
             `"image+features"`: what the frozen model sees (see
             `dreamkeras.layers.SleepConnection`).
+        inference_mask_ratio: float in `[0, 1)`. Patches hidden from the
+            autoencoder at inference, in a fixed pattern per connection.
+            Defaults to `0.0`.
+        keep_visible: bool. Dreams keep the input's visible patches and take
+            the reconstruction only where patches were hidden (needs both
+            mask ratios above 0 and a pixel-loss MAE; see
+            `dreamkeras.layers.DreamConnection`). Defaults to `False`.
         head_dtype: dtype of the head. Defaults to `"float32"`.
         xla_cpu_kernels: optional bool. See `ChainClassifier`.
         dtype: `None`, a dtype or a `keras.DTypePolicy` for the other layers.
@@ -210,8 +223,22 @@ class DreamNet(ConnectedChainClassifier):
 
     frozen_model_name = "autoencoder"
 
-    def __init__(self, autoencoder, num_classes, **kwargs):
-        super().__init__(autoencoder, num_classes, **kwargs)
+    def __init__(
+        self,
+        autoencoder,
+        num_classes,
+        inference_mask_ratio=0.0,
+        keep_visible=False,
+        **kwargs,
+    ):
+        super().__init__(
+            autoencoder,
+            num_classes,
+            extra_connection_options=dict(
+                inference_mask_ratio=inference_mask_ratio, keep_visible=keep_visible
+            ),
+            **kwargs,
+        )
 
     def _check_frozen_model(self, frozen_model):
         if not is_autoencoder(frozen_model):

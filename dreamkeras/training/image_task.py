@@ -63,7 +63,7 @@ def load_run_encoder(model):
         return None
     loader = load_autoencoder if model.uses_autoencoder else load_encoder
     try:
-        return loader(model.encoder)
+        encoder = loader(model.encoder)
     except TrainingSetupError:  # A --mesh that does not fit the encoder.
         raise
     except Exception as error:  # Missing files, no network, bad names.
@@ -79,6 +79,14 @@ def load_run_encoder(model):
             )
             + f"For smoke tests only, a named random-weight size: {named_sizes()}."
         ) from error
+    if model.keep_visible and getattr(encoder, "norm_pix_loss", False):
+        raise TrainingSetupError(
+            f"--keep-visible pastes the MAE's predictions between input patches, but "
+            f"--encoder {model.encoder!r} predicts per-patch normalised pixels "
+            f"(norm_pix_loss): use an MAE pretrained with "
+            f"`apps/pretrain_mae.py --no-norm-pix-loss`."
+        )
+    return encoder
 
 
 def _encoder_shape(encoder):
@@ -286,6 +294,8 @@ def build_model(model, num_classes, image_shape, encoder=None):
         remat=model.remat, dropout=model.dropout,
         xla_cpu_kernels=model.xla_cpu_kernels, head=model.head,
         encoder_input=model.encoder_input,
+        inference_mask_ratio=model.inference_mask_ratio,
+        keep_visible=model.keep_visible,
     )
 
 

@@ -41,7 +41,7 @@ RECIPE = (
 VISION_MODEL = (
     "model", "architecture", "blocks", "chain", "width", "stem", "encoder", "unfreeze",
     "projection", "mask_ratio", "stop_gradient", "remat", "xla_cpu_kernels", "image_size",
-    "dropout", "head", "encoder_input",
+    "dropout", "head", "encoder_input", "inference_mask_ratio", "keep_visible",
 )
 IMAGE_AUGMENT = ("randaugment", "randaugment_magnitude", "mixup_alpha")
 TEXT_AUGMENT = ("augment", "augment_rate")

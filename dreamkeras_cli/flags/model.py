@@ -133,6 +133,18 @@ MODEL_FLAGS = {
         "paper's adapter_in(h); image the input image; image+features the image "
         "plus adapter_in(h), the adapter starting at zero.",
     ),
+    "inference_mask_ratio": F(
+        ("--inference-mask-ratio",), type=float, default=0.0,
+        help="DreamNet: share of the autoencoder's patches hidden at inference "
+        "too, in a fixed pattern per connection (deterministic predictions).",
+    ),
+    "keep_visible": F(
+        ("--keep-visible",), kind="switch",
+        help="DreamNet: dreams keep the input's visible patches and take the "
+        "reconstruction only where patches were hidden (an MAE is trained on "
+        "hidden patches only). Needs --mask-ratio and --inference-mask-ratio "
+        "above 0 and a pixel-loss MAE (pretrain_mae.py --no-norm-pix-loss).",
+    ),
     "stop_gradient": F(
         ("--stop-gradient",), kind="switch",
         help="No backward pass through the frozen encoder: faster steps, but "
