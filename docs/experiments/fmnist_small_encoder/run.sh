@@ -16,6 +16,22 @@ python apps/compare.py --backend jax --dataset fashion_mnist --seeds 1 2 3 \
   --variant "small-dream-pretrained-image=--model dreamnet --blocks 3 --width 16 --encoder $P --head dense --encoder-input image" \
   --variant "small-dream-random-image=--model dreamnet --blocks 3 --width 16 --encoder mae-small-32 --head dense --encoder-input image" \
   --common "--epochs 2 --train-subset 5000 --no-randaugment --mixup-alpha 0 --image-size 32 --verbose 2"
+# M = 2 and 4 (the chain at the same depth as the reference of each), and the unfrozen encoder:
+for M in 2 4; do
+python apps/compare.py --backend jax --dataset fashion_mnist --seeds 1 2 3 \
+  --output comparisons/fmnist_small_encoder --reference chain-dense \
+  --variant "chain-dense=--model baseline --blocks 3 --width 16 --head dense" \
+  --variant "chain-dense-b$M=--model baseline --blocks $M --width 16 --head dense" \
+  --variant "small-sleep-pretrained-image-pooled-m$M=--model sleepnet --blocks $M --width 16 --encoder $P --head dense --encoder-input image --projection pooled" \
+  --variant "small-sleep-random-image-pooled-m$M=--model sleepnet --blocks $M --width 16 --encoder mae-small-32 --head dense --encoder-input image --projection pooled" \
+  --common "--epochs 2 --train-subset 5000 --no-randaugment --mixup-alpha 0 --image-size 32 --verbose 2"
+done
+python apps/compare.py --backend jax --dataset fashion_mnist --seeds 1 2 3 \
+  --output comparisons/fmnist_small_encoder --reference chain-dense \
+  --variant "chain-dense=--model baseline --blocks 3 --width 16 --head dense" \
+  --variant "small-sleep-pretrained-image-pooled-unfrozen=--model sleepnet --blocks 3 --width 16 --encoder $P --head dense --encoder-input image --projection pooled --unfreeze" \
+  --variant "small-sleep-random-image-pooled-unfrozen=--model sleepnet --blocks 3 --width 16 --encoder mae-small-32 --head dense --encoder-input image --projection pooled --unfreeze" \
+  --common "--epochs 2 --train-subset 5000 --no-randaugment --mixup-alpha 0 --image-size 32 --verbose 2"
 # Linear probes of the two encoders:
 python docs/experiments/fmnist_probe/probe.py --pretrained "$P" --random mae-small-32 \
   --seeds 1 2 3 --output docs/experiments/fmnist_small_encoder/probe.json
