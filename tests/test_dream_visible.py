@@ -172,3 +172,20 @@ def test_dream_options_are_refused_on_other_models():
         dreamkeras.models.build_vision_classifier(
             "sleepnet", "vit-tiny-32", num_classes=3, keep_visible=True
         )
+
+
+def test_add_connections_passes_the_dream_options_to_a_users_model():
+    inputs = keras.Input(IMAGE_SHAPE)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stage_1")(inputs)
+    x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="stage_2")(x)
+    connected = dreamkeras.add_connections(
+        keras.Model(inputs, x), pixel_mae(), after=["stage_1", "stage_2"], num_classes=3,
+        encoder_input="image", mask_ratio=0.5, inference_mask_ratio=0.5, keep_visible=True,
+    )
+    connections = [layer for layer in connected.layers if "_connection_" in layer.name]
+    assert [c.seed for c in connections] == [0, 1]
+    assert all(c.keep_visible and c.inference_mask_ratio == 0.5 for c in connections)
+    images = random_images(2)
+    np.testing.assert_allclose(
+        to_numpy(connected(images)), to_numpy(connected(images)), atol=1e-6
+    )
