@@ -39,6 +39,13 @@ def hidden_pixels(noise, keep):
     return np.kron(hidden, np.ones((PATCH, PATCH), bool)).astype(bool)
 
 
+def reconstruct(mae, images, mask_ratio, noise):
+    """The MAE's images, hiding the patches `noise` (one row) leaves out of every image."""
+    rows = np.repeat(noise[None].astype("float32"), len(images), axis=0)
+    latent, ids_restore, _ = mae.encode(images, mask_ratio, noise=rows)
+    return to_numpy(mae.unpatchify(mae.decoder(latent, ids_restore)))
+
+
 def test_inference_dream_is_the_input_where_visible_and_the_reconstruction_where_hidden():
     mae = pixel_mae()
     connection = visible_connection(mae)
@@ -53,10 +60,7 @@ def test_inference_dream_is_the_input_where_visible_and_the_reconstruction_where
     # Visible: the input itself, exactly.
     np.testing.assert_array_equal(dream[:, ~hidden], images[:, ~hidden])
     # Hidden: what the MAE predicts from the visible patches alone.
-    latent, ids_restore, _ = mae.encode(
-        images, 0.75, noise=np.repeat(noise[None].astype("float32"), 2, axis=0)
-    )
-    reconstruction = to_numpy(mae.unpatchify(mae.decoder(latent, ids_restore)))
+    reconstruction = reconstruct(mae, images, 0.75, noise)
     np.testing.assert_allclose(dream[:, hidden], reconstruction[:, hidden], atol=1e-5)
     assert np.abs(dream[:, hidden] - images[:, hidden]).max() > 0.1
 
@@ -97,9 +101,8 @@ def test_without_keep_visible_the_dream_is_the_reconstruction_everywhere():
     )
     images = random_images(2)
     _, dream = connection(np.zeros((2, 8, 8, 4), "float32"), images=images)
-    noise = np.random.default_rng(3).random((1, GRID * GRID)).astype("float32")
-    latent, ids_restore, _ = mae.encode(images, 0.5, noise=np.repeat(noise, 2, axis=0))
-    expected = to_numpy(mae.unpatchify(mae.decoder(latent, ids_restore)))
+    noise = np.random.default_rng(3).random((1, GRID * GRID))[0]
+    expected = reconstruct(mae, images, 0.5, noise)
     np.testing.assert_allclose(to_numpy(dream), expected, atol=1e-5)
 
 
