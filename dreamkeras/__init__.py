@@ -9,6 +9,7 @@ from dreamkeras import flops as flops
 from dreamkeras import layers as layers
 from dreamkeras import models as models
 from dreamkeras import text as text
+from dreamkeras import torch_export as torch_export
 from dreamkeras import utils as utils
 from dreamkeras import xla_cpu as xla_cpu
 from dreamkeras.layers import DreamConnection as DreamConnection

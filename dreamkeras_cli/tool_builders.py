@@ -206,6 +206,11 @@ def benchmark_config(args, backend=None):
             "--torch-compile is for --backend torch (jax and tensorflow always "
             "compile the steps with XLA).",
         ),
+        (
+            not args.torch_export or backend in (None, "torch"),
+            "--torch-export is for --backend torch (it runs the frozen models as "
+            "torch.export graphs).",
+        ),
     ])
     return BenchmarkConfig(
         model=vision_model(args),
@@ -220,6 +225,7 @@ def benchmark_config(args, backend=None):
         keep_freed_memory=args.keep_freed_memory,
         compare_xla_cpu_kernels=args.compare_xla_cpu_kernels,
         torch_compile=args.torch_compile,
+        torch_export=args.torch_export,
         output=_checked_output(args.output),
     )
 

@@ -96,6 +96,7 @@ class BenchmarkConfig:
         steps_per_execution, steps, warmup: int.
         skip_inference, keep_freed_memory, compare_xla_cpu_kernels: bool.
         torch_compile: bool. `jit_compile=True` on the torch backend.
+        torch_export: bool. `dreamkeras.torch_export` on (torch backend).
         output: str or None. The JSON file.
 
     Example:
@@ -117,4 +118,5 @@ class BenchmarkConfig:
     keep_freed_memory: bool = False
     compare_xla_cpu_kernels: bool = False
     torch_compile: bool = False
+    torch_export: bool = False
     output: str = None

@@ -241,6 +241,10 @@ def test_search_and_benchmark_configs(tmp_path):
         tool_builders.benchmark_config(parser.parse_args(["--torch-compile"]), "jax")
     assert tool_builders.benchmark_config(parser.parse_args(["--torch-compile"]), "torch").torch_compile
     assert not config.torch_compile
+    with pytest.raises(TrainingSetupError, match="--torch-export is for --backend torch"):
+        tool_builders.benchmark_config(parser.parse_args(["--torch-export"]), "tensorflow")
+    assert tool_builders.benchmark_config(parser.parse_args(["--torch-export"]), "torch").torch_export
+    assert not config.torch_export
 
 
 def test_quiet_stderr_drops_start_up_noise_and_keeps_the_rest(capfd):

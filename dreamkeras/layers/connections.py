@@ -52,7 +52,9 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     after `from_config` and `keras.saving.load_model`, and it runs in inference
     mode. Gradients still flow *through* it to `adapter_in` unless
     `stop_gradient=True`, which saves the backward pass through the encoder at
-    the price of an `adapter_in` that no longer learns.
+    the price of an `adapter_in` that no longer learns. On the torch backend,
+    `dreamkeras.torch_export` runs the frozen encoder as one exported torch
+    graph instead of as Keras layers (a switch, off by default).
 
     Args:
         encoder: `keras.layers.Layer`. A ViT-style image backbone.
@@ -104,10 +106,10 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     def _grid_dim(self):
         return self.spec.hidden_dim
 
-    def call(self, inputs, images=None, training=None):
-        images = self._encoder_images(inputs, images)
+    def _encode(self, images, noise, training):
+        """The frozen encoder's pass: its patch tokens in patch order."""
         encoder_training = self._encoder_training(training)
-        if training and self.mask_ratio > 0:
+        if noise is not None:
             tokens, ids_restore, _ = encode_vit(
                 self.encoder,
                 images,
@@ -115,6 +117,7 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
                 self.seed_generator,
                 self.spec.num_prefix_tokens,
                 training=encoder_training,
+                noise=noise,
                 remat=self._recompute(training),
                 xla_cpu_kernels=self._xla_cpu_kernels,
             )
@@ -130,9 +133,32 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
                 xla_cpu_kernels=self._xla_cpu_kernels,
             )
             patch_tokens = tokens[:, self.spec.num_prefix_tokens :]
+        return self._frozen_output(patch_tokens)
+
+    def call(self, inputs, images=None, training=None):
+        images = self._encoder_images(inputs, images)
+        masked = bool(training and self.mask_ratio > 0)
+        if masked:
+            noise = keras.random.uniform(
+                (ops.shape(images)[0], self.spec.num_patches),
+                seed=self.seed_generator,
+            )
+            patch_tokens = self._run_frozen(
+                lambda x, n: self._encode(x, n, training),
+                (images, noise),
+                (bool(training), self.mask_ratio),
+                training,
+            )
+        else:
+            patch_tokens = self._run_frozen(
+                lambda x: self._encode(x, None, training),
+                (images,),
+                (bool(training), 0.0),
+                training,
+            )
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patch_tokens, (-1, grid_h, grid_w, self.spec.hidden_dim))
-        return self._project(self._frozen_output(grid), training)
+        return self._project(grid, training)
 
     def compute_output_shape(self, input_shape):
         return self._feature_output_shape(input_shape)
@@ -168,6 +194,9 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
     inference too (`inference_mask_ratio`, one fixed pattern per connection
     drawn from `seed`, so predictions stay deterministic) and an autoencoder
     that predicts pixels (`norm_pix_loss=False`).
+
+    As in `SleepConnection`, the autoencoder is frozen robustly, and on the
+    torch backend `dreamkeras.torch_export` runs it as one exported graph.
 
     Args:
         autoencoder: `dreamkeras.models.MAEAutoencoder`. The frozen autoencoder.
@@ -275,15 +304,8 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
         noise = ops.convert_to_tensor(self._inference_noise)
         return ops.broadcast_to(noise, (ops.shape(images)[0], self.spec.num_patches))
 
-    def call(self, inputs, images=None, training=None):
-        images = self._encoder_images(inputs, images)
-        noise = None
-        if training:
-            mask_ratio = self.mask_ratio
-        else:
-            mask_ratio = self.inference_mask_ratio
-            if mask_ratio > 0:
-                noise = self._inference_pattern(images)
+    def _reconstruct(self, images, noise, mask_ratio, training):
+        """The frozen autoencoder's pass: `(patches, mask)`."""
         encoder_training = self._encoder_training(training)
         latent, ids_restore, mask = self.autoencoder.encode(
             images,
@@ -304,6 +326,37 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
                 training=encoder_training,
             )
         )
+        return patches, mask
+
+    def call(self, inputs, images=None, training=None):
+        images = self._encoder_images(inputs, images)
+        noise = None
+        if training:
+            mask_ratio = self.mask_ratio
+            if mask_ratio > 0:
+                noise = keras.random.uniform(
+                    (ops.shape(images)[0], self.spec.num_patches),
+                    seed=self.autoencoder.seed_generator,
+                )
+        else:
+            mask_ratio = self.inference_mask_ratio
+            if mask_ratio > 0:
+                noise = self._inference_pattern(images)
+        mode = (bool(training), mask_ratio)
+        if noise is None:
+            patches, mask = self._run_frozen(
+                lambda x: self._reconstruct(x, None, mask_ratio, training),
+                (images,),
+                mode,
+                training,
+            )
+        else:
+            patches, mask = self._run_frozen(
+                lambda x, n: self._reconstruct(x, n, mask_ratio, training),
+                (images, noise),
+                mode,
+                training,
+            )
         if self.keep_visible:
             hidden = ops.expand_dims(ops.cast(mask, patches.dtype), -1)
             seen = ops.cast(patchify(images, self.autoencoder.patch_size), patches.dtype)

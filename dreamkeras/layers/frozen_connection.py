@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from dreamkeras import torch_export
 from dreamkeras import xla_cpu
 from dreamkeras.layers.adapters import FeatureToImage
 from dreamkeras.layers.adapters import PooledTokensToFeature
@@ -158,6 +159,25 @@ class FrozenModelConnection(keras.layers.Layer):
             and training
             and not self.stop_gradient
             and not self._encoder_training(training)
+        )
+
+    def _run_frozen(self, function, tensors, mode, training):
+        """`function(*tensors)`, the frozen model's forward pass: one exported
+        torch graph per signature when `dreamkeras.torch_export` applies."""
+        if (
+            self.trainable_encoder
+            or self._recompute(training)
+            or not torch_export.applies(*tensors)
+        ):
+            return function(*tensors)
+        frozen_model = getattr(self, self.frozen_model_key)
+        # Connections sharing a frozen model share its graphs when they run
+        # the same pass.
+        mode = (
+            type(self).__name__, self.stop_gradient, self._xla_cpu_kernels
+        ) + tuple(mode)
+        return torch_export.graphs_of(frozen_model)(
+            function, tensors, frozen_model, mode
         )
 
     def _encoder_training(self, training):

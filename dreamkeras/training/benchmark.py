@@ -15,6 +15,7 @@ import time
 import keras
 import numpy as np
 
+from dreamkeras import torch_export
 from dreamkeras.flops.counting import count_flops
 from dreamkeras.flops.counting import count_train_step_flops
 from dreamkeras.training.image_task import build_model
@@ -54,6 +55,8 @@ def run_benchmark(config):
     precision = resolve_policy(config.hardware.mixed_precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if precision == "none" else precision)
+    exported = torch_export.enabled()
+    torch_export.enable(exported or config.torch_export)
     try:
         if not config.compare_xla_cpu_kernels:
             result = _measure(config, backend, precision)
@@ -75,6 +78,7 @@ def run_benchmark(config):
             print(comparison_text(result), flush=True)
     finally:
         keras.config.set_dtype_policy(previous)
+        torch_export.enable(exported)
     if config.output:
         from dreamkeras.training.report import write_json
 
@@ -136,6 +140,7 @@ def _measure(config, backend, precision, from_process_start=True):
         "remat": config.model.remat,
         "xla_cpu_kernels": config.model.xla_cpu_kernels,
         "jit_compile": bool(model.jit_compile),
+        "torch_export": backend == "torch" and torch_export.enabled(),
         "loop": config.loop,
         "steps_per_execution": config.steps_per_execution,
         "release_freed_memory": release,
@@ -214,7 +219,8 @@ def report_text(result):
         + (", stop-gradient" if result.get("stop_gradient") else "")
         + (", remat" if result.get("remat") else "")
         + (", XLA:CPU kernels" if result.get("xla_cpu_kernels") else "")
-        + (", torch.compile" if result["backend"] == "torch" and result.get("jit_compile") else ""),
+        + (", torch.compile" if result["backend"] == "torch" and result.get("jit_compile") else "")
+        + (", torch.export frozen models" if result.get("torch_export") else ""),
         f"  parameters     total {params['total'] / 1e6:.2f}M  trainable "
         f"{params['trainable'] / 1e6:.2f}M  frozen model {params['frozen'] / 1e6:.2f}M",
     ]

@@ -117,7 +117,7 @@ COMMANDS = {
             "measurement",
             ("batch_size", "loop", "steps_per_execution", "steps", "warmup",
              "skip_inference", "keep_freed_memory", "compare_xla_cpu_kernels", "torch_compile",
-             "output"),
+             "torch_export", "output"),
         ),
     ),
     "compare": (

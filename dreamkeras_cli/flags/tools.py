@@ -114,6 +114,12 @@ TOOL_FLAGS = {
         "torch.compile (Keras jit_compile=True; jax and tensorflow always "
         "compile with XLA). Faster steps after a first call of minutes.",
     ),
+    "torch_export": F(
+        ("--torch-export",), kind="switch",
+        help="torch backend: run each frozen model as one torch.export graph "
+        "(dreamkeras.torch_export; DREAMKERAS_TORCH_EXPORT=1 does the same "
+        "in every app) instead of as Keras layers.",
+    ),
     "keep_freed_memory": F(
         ("--keep-freed-memory",), kind="switch",
         help="Do not hand memory freed after building the model and after each "
