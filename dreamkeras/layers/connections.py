@@ -106,7 +106,7 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
     def _grid_dim(self):
         return self.spec.hidden_dim
 
-    def _encode(self, images, noise, training):
+    def _encode(self, images, noise=None, training=False):
         """The frozen encoder's pass: its patch tokens in patch order."""
         encoder_training = self._encoder_training(training)
         if noise is not None:
@@ -137,25 +137,20 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
 
     def call(self, inputs, images=None, training=None):
         images = self._encoder_images(inputs, images)
-        masked = bool(training and self.mask_ratio > 0)
-        if masked:
+        mask_ratio = self.mask_ratio if training else 0.0
+        tensors = (images,)
+        if mask_ratio > 0:
             noise = keras.random.uniform(
                 (ops.shape(images)[0], self.spec.num_patches),
                 seed=self.seed_generator,
             )
-            patch_tokens = self._run_frozen(
-                lambda x, n: self._encode(x, n, training),
-                (images, noise),
-                (bool(training), self.mask_ratio),
-                training,
-            )
-        else:
-            patch_tokens = self._run_frozen(
-                lambda x: self._encode(x, None, training),
-                (images,),
-                (bool(training), 0.0),
-                training,
-            )
+            tensors += (noise,)
+        patch_tokens = self._run_frozen(
+            lambda *args: self._encode(*args, training=training),
+            tensors,
+            (bool(training), mask_ratio),
+            training,
+        )
         grid_h, grid_w = self.spec.grid_size
         grid = ops.reshape(patch_tokens, (-1, grid_h, grid_w, self.spec.hidden_dim))
         return self._project(grid, training)
@@ -304,7 +299,7 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
         noise = ops.convert_to_tensor(self._inference_noise)
         return ops.broadcast_to(noise, (ops.shape(images)[0], self.spec.num_patches))
 
-    def _reconstruct(self, images, noise, mask_ratio, training):
+    def _reconstruct(self, images, noise=None, mask_ratio=0.0, training=False):
         """The frozen autoencoder's pass: `(patches, mask)`."""
         encoder_training = self._encoder_training(training)
         latent, ids_restore, mask = self.autoencoder.encode(
@@ -342,21 +337,14 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
             mask_ratio = self.inference_mask_ratio
             if mask_ratio > 0:
                 noise = self._inference_pattern(images)
-        mode = (bool(training), mask_ratio)
-        if noise is None:
-            patches, mask = self._run_frozen(
-                lambda x: self._reconstruct(x, None, mask_ratio, training),
-                (images,),
-                mode,
-                training,
-            )
-        else:
-            patches, mask = self._run_frozen(
-                lambda x, n: self._reconstruct(x, n, mask_ratio, training),
-                (images, noise),
-                mode,
-                training,
-            )
+        patches, mask = self._run_frozen(
+            lambda *args: self._reconstruct(
+                *args, mask_ratio=mask_ratio, training=training
+            ),
+            (images,) if noise is None else (images, noise),
+            (bool(training), mask_ratio),
+            training,
+        )
         if self.keep_visible:
             hidden = ops.expand_dims(ops.cast(mask, patches.dtype), -1)
             seen = ops.cast(patchify(images, self.autoencoder.patch_size), patches.dtype)
