@@ -4,11 +4,14 @@ On the torch backend Keras runs eagerly, and every call of a Keras layer goes
 through `Layer.__call__` (argument binding, dtype conversion, tracking). A
 frozen KerasHub encoder is a few hundred such calls per forward pass; at small
 batch sizes that Python, not the arithmetic, is most of a connection's time.
-With this switch on, each connection runs its frozen model (encoder and, for
-`DreamConnection`, decoder) as one graph captured by `torch.export` the first
-time it sees an input shape, and reused afterwards: the same ATen operations
-on the same weights, without the Keras frames around them. Gradients still
-flow through the graph to `adapter_in`.
+With this switch on, each connection runs its frozen model (the encoder; for
+`DreamConnection` the MAE's encoder and decoder; for the text connections the
+backbone) as one graph captured by `torch.export` the first time it sees an
+input shape, and reused afterwards: the same ATen operations on the same
+weights, without the Keras frames around them. Gradients still flow through
+the graph to the trainable adapters. A frozen model that cannot be exported
+(Python branching on tensor values) is named in a warning, once per input
+shape, and runs as Keras layers.
 
 The switch changes how a model runs, not what it is: it is read at every call
 and never saved. It applies only on the torch backend, to a frozen model
@@ -26,6 +29,7 @@ model.fit(dataset)
 """
 
 import contextlib
+import logging
 import os
 import weakref
 
@@ -112,16 +116,47 @@ class ExportedGraphs:
             torch.is_grad_enabled(),
             tuple((tuple(t.shape), t.dtype, str(t.device)) for t in tensors),
         )
-        graph = self.graphs.get(key)
+        if key not in self.graphs:
+            try:
+                self.graphs[key] = export(function, tensors, owner)
+            except Exception as error:  # noqa: BLE001 - any export failure
+                # Not silent: said once per signature, then run as layers.
+                logging.getLogger("dreamkeras").warning(
+                    "dreamkeras.torch_export could not export %s (%s: %s); "
+                    "it runs as Keras layers for this input shape.",
+                    getattr(owner, "name", type(owner).__name__),
+                    type(error).__name__,
+                    str(error).splitlines()[0] if str(error) else "",
+                )
+                self.graphs[key] = None
+        graph = self.graphs[key]
         if graph is None:
-            graph = export(function, tensors, owner)
-            self.graphs[key] = graph
+            return function(*tensors)
         return graph(*tensors)
 
 
 # One cache per frozen model, shared by the connections that hold it (DreamNet's
 # connections share one autoencoder): a graph is exported once for all of them.
 _GRAPHS = weakref.WeakKeyDictionary()
+
+
+def run(frozen_model, function, tensors, mode=None):
+    """`function(*tensors)`, a pass through `frozen_model` (and nothing else
+    with weights): as its exported graph when the switch applies.
+
+    Args:
+        frozen_model: the frozen Keras model `function` runs.
+        function: callable of the tensors.
+        tensors: tuple of tensors.
+        mode: hashable; everything besides the tensors that `function`
+            depends on.
+    """
+    if enabled() and keras.backend.backend() == "torch":
+        # Arrays passed by the caller (a padding mask) become tensors.
+        tensors = tuple(keras.ops.convert_to_tensor(t) for t in tensors)
+    if not applies(*tensors):
+        return function(*tensors)
+    return graphs_of(frozen_model)(function, tensors, frozen_model, mode)
 
 
 def graphs_of(frozen_model):

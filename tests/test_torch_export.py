@@ -179,3 +179,84 @@ def test_benchmark_records_the_switch_and_leaves_it_as_it_was(tmp_path, capsys):
     assert saved["torch_export"] and not saved["jit_compile"]
     assert saved["train_images_per_second"] > 0 and saved["inference_images_per_second"] > 0
     assert not torch_export.enabled()
+
+
+def tiny_roberta(masked_lm=False):
+    import keras_hub
+
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8,
+    )
+    if not masked_lm:
+        return backbone
+    return keras_hub.models.RobertaMaskedLM(backbone=backbone, preprocessor=None)
+
+
+def text_inputs():
+    import torch
+
+    hidden = np.random.default_rng(5).random((2, 6, 4)).astype("float32")
+    mask = np.ones((2, 6), "int32")
+    mask[1, 4:] = 0
+    return torch.as_tensor(hidden), mask
+
+
+@pytest.mark.parametrize("token_mode", ["straight_through", "argmax"])
+def test_text_sleep_connection_computes_the_same_values_and_gradients(token_mode):
+    backbone = tiny_roberta()
+    connection = dreamkeras.layers.TextSleepConnection(backbone, token_mode=token_mode)
+    hidden, mask = text_inputs()
+    connection(hidden, padding_mask=mask)
+
+    def outputs_and_gradients():
+        for weight in connection.trainable_weights + backbone.weights:
+            weight.value.grad = None
+        out = connection(hidden, padding_mask=mask, training=True)
+        out.square().sum().backward()
+        grads = [w.value.grad for w in connection.to_vocabulary.trainable_weights]
+        return to_numpy(out), [to_numpy(g) for g in grads if g is not None]
+
+    eager, eager_grads = outputs_and_gradients()
+    with torch_export.graphs():
+        exported, exported_grads = outputs_and_gradients()
+    np.testing.assert_allclose(exported, eager, atol=1e-5)
+    assert len(exported_grads) == len(eager_grads)
+    assert (len(eager_grads) > 0) == (token_mode == "straight_through")
+    for a, b in zip(eager_grads, exported_grads):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-6)
+    assert all(w.value.grad is None for w in backbone.weights)
+    assert len(exported_graphs(backbone)) == 1
+
+
+def test_text_dream_connection_computes_the_same_dreams():
+    masked_lm = tiny_roberta(masked_lm=True)
+    connection = dreamkeras.layers.TextDreamConnection(masked_lm)
+    hidden, mask = text_inputs()
+    eager_features, eager_dream = connection(hidden, padding_mask=mask)
+    with torch_export.graphs():
+        features, dream = connection(hidden, padding_mask=mask)
+    np.testing.assert_allclose(to_numpy(features), to_numpy(eager_features), atol=1e-5)
+    np.testing.assert_array_equal(
+        to_numpy(dream["token_ids"]), to_numpy(eager_dream["token_ids"])
+    )
+    assert len(exported_graphs(masked_lm.backbone)) == 1
+
+
+def test_a_pass_that_cannot_be_exported_runs_as_layers_and_says_so(caplog):
+    import torch
+
+    owner = keras.layers.Dense(2)
+    owner.build((None, 3))
+    x = torch.ones((2, 3))
+
+    def data_dependent(tensor):  # Python branching on a value: not exportable
+        return owner(tensor) if float(tensor.sum()) > 0 else tensor
+
+    with torch_export.graphs(), caplog.at_level("WARNING", logger="dreamkeras"):
+        first = torch_export.run(owner, data_dependent, (x,))
+        second = torch_export.run(owner, data_dependent, (x,))
+    np.testing.assert_allclose(to_numpy(first), to_numpy(owner(x)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(second), to_numpy(first))
+    warnings = [r for r in caplog.records if "could not export" in r.getMessage()]
+    assert len(warnings) == 1  # once per signature

@@ -164,21 +164,15 @@ class FrozenModelConnection(keras.layers.Layer):
     def _run_frozen(self, function, tensors, mode, training):
         """`function(*tensors)`, the frozen model's forward pass: one exported
         torch graph per signature when `dreamkeras.torch_export` applies."""
-        if (
-            self.trainable_encoder
-            or self._recompute(training)
-            or not torch_export.applies(*tensors)
-        ):
+        if self.trainable_encoder or self._recompute(training):
             return function(*tensors)
-        frozen_model = getattr(self, self.frozen_model_key)
         # Connections sharing a frozen model share its graphs when they run
         # the same pass.
         mode = (
             type(self).__name__, self.stop_gradient, self._xla_cpu_kernels
         ) + tuple(mode)
-        return torch_export.graphs_of(frozen_model)(
-            function, tensors, frozen_model, mode
-        )
+        frozen_model = getattr(self, self.frozen_model_key)
+        return torch_export.run(frozen_model, function, tensors, mode)
 
     def _encoder_training(self, training):
         # A frozen model always runs in inference mode (dropout off).

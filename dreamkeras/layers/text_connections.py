@@ -31,6 +31,7 @@ connections offer:
 import keras
 from keras import ops
 
+from dreamkeras import torch_export
 from dreamkeras.layers.lstm_block import LSTMBlock  # noqa: F401 (moved; old import path)
 from dreamkeras.layers.text_encoder_spec import SUPPORTED_INPUTS  # noqa: F401
 from dreamkeras.layers.text_encoder_spec import TextEncoderSpec  # noqa: F401
@@ -180,14 +181,31 @@ class TextFrozenModelConnection(keras.layers.Layer):
         logits = self.to_vocabulary(inputs)
         if self.token_mode == "argmax":
             token_ids, _ = self._select_tokens(logits, with_embeddings=False)
-            states = self.backbone(
-                self._encoder_inputs(token_ids, padding_mask),
-                training=encoder_training,
+            states = self._run_frozen(
+                lambda ids, mask: _sequence_output(
+                    self.backbone(
+                        self._encoder_inputs(ids, mask), training=encoder_training
+                    )
+                ),
+                (token_ids, padding_mask),
+                "token_ids",
             )
-            return token_ids, _sequence_output(states)
+            return token_ids, states
         token_ids, embeddings = self._select_tokens(logits, with_embeddings=True)
-        states = self._encode_embeddings(embeddings, padding_mask, encoder_training)
+        states = self._run_frozen(
+            lambda x, mask: self._encode_embeddings(x, mask, encoder_training),
+            (embeddings, padding_mask),
+            "embeddings",
+        )
         return token_ids, states
+
+    def _run_frozen(self, function, tensors, mode):
+        """`function(*tensors)`, a pass through the frozen backbone: one
+        exported torch graph per signature when `dreamkeras.torch_export`
+        applies."""
+        if self.trainable_encoder:
+            return function(*tensors)
+        return torch_export.run(self.backbone, function, tensors, mode)
 
     def _project(self, states, padding_mask):
         x = self.from_encoder_norm(self.from_encoder(states))
