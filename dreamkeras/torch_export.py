@@ -28,15 +28,15 @@ model.fit(dataset)
 ```
 """
 
-import contextlib
 import logging
-import os
 import weakref
 
 import keras
 
+from dreamkeras.utils.switch import Switch
+
 ENVIRONMENT_VARIABLE = "DREAMKERAS_TORCH_EXPORT"
-_state = {"enabled": os.environ.get(ENVIRONMENT_VARIABLE, "0") == "1"}
+_switch = Switch(ENVIRONMENT_VARIABLE)
 
 
 def enable(on=True):
@@ -46,15 +46,14 @@ def enable(on=True):
         on: bool. The new state. The default state is off, or on when the
             environment variable `DREAMKERAS_TORCH_EXPORT=1` is set.
     """
-    _state["enabled"] = bool(on)
+    _switch.set(on)
 
 
 def enabled():
     """Returns whether frozen models run as exported graphs on torch."""
-    return _state["enabled"]
+    return _switch.on
 
 
-@contextlib.contextmanager
 def graphs(on=True):
     """Context manager: the exported frozen graphs on (or off) inside the block.
 
@@ -65,31 +64,7 @@ def graphs(on=True):
         model.predict(images)
     ```
     """
-    previous = enabled()
-    enable(on)
-    try:
-        yield
-    finally:
-        enable(previous)
-
-
-def applies(*tensors):
-    """Whether the switch is on and `tensors` are concrete torch tensors.
-
-    False on other backends, for symbolic inputs (Keras builds a functional
-    model on `meta` tensors) and inside `torch.compile`, which traces the
-    Keras layers itself.
-    """
-    if not enabled() or keras.backend.backend() != "torch":
-        return False
-    import torch
-
-    if torch.compiler.is_compiling():
-        return False
-    return all(
-        isinstance(tensor, torch.Tensor) and tensor.device.type != "meta"
-        for tensor in tensors
-    )
+    return _switch.scoped(on)
 
 
 class ExportedGraphs:
@@ -151,10 +126,15 @@ def run(frozen_model, function, tensors, mode=None):
         mode: hashable; everything besides the tensors that `function`
             depends on.
     """
-    if enabled() and keras.backend.backend() == "torch":
-        # Arrays passed by the caller (a padding mask) become tensors.
-        tensors = tuple(keras.ops.convert_to_tensor(t) for t in tensors)
-    if not applies(*tensors):
+    if not enabled() or keras.backend.backend() != "torch":
+        return function(*tensors)
+    import torch
+
+    # Arrays passed by the caller (a padding mask) become tensors.
+    tensors = tuple(keras.ops.convert_to_tensor(t) for t in tensors)
+    # Not for symbolic inputs (Keras builds a functional model on `meta`
+    # tensors), nor inside `torch.compile`, which traces the Keras layers itself.
+    if torch.compiler.is_compiling() or any(t.device.type == "meta" for t in tensors):
         return function(*tensors)
     return graphs_of(frozen_model)(function, tensors, frozen_model, mode)
 

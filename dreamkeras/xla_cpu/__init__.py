@@ -34,11 +34,9 @@ dreamkeras.xla_cpu.enable(False)
 ```
 """
 
-import contextlib
-import os
-
 import keras
 
+from dreamkeras.utils.switch import Switch
 from dreamkeras.xla_cpu.matmul_conv import DEFAULT_MATMUL_MAX_PIXELS
 from dreamkeras.xla_cpu.matmul_conv import MatmulConv2D as MatmulConv2D
 from dreamkeras.xla_cpu.matmul_conv import matmul_convolution as matmul_convolution
@@ -50,7 +48,7 @@ from dreamkeras.xla_cpu.pooling import SeparableMaxPooling2D as SeparableMaxPool
 from dreamkeras.xla_cpu.remat import recompute_in_backward as recompute_in_backward
 
 ENVIRONMENT_VARIABLE = "DREAMKERAS_XLA_CPU_KERNELS"
-_state = {"enabled": os.environ.get(ENVIRONMENT_VARIABLE, "0") == "1"}
+_switch = Switch(ENVIRONMENT_VARIABLE)
 
 
 def enable(on=True):
@@ -60,15 +58,14 @@ def enable(on=True):
         on: bool. The new state. The default state is off, or on when the
             environment variable `DREAMKERAS_XLA_CPU_KERNELS=1` is set.
     """
-    _state["enabled"] = bool(on)
+    _switch.set(on)
 
 
 def enabled():
     """Returns whether models are built with the XLA:CPU kernels."""
-    return _state["enabled"]
+    return _switch.on
 
 
-@contextlib.contextmanager
 def kernels(on=True):
     """Context manager: the XLA:CPU kernels on (or off) inside the block.
 
@@ -79,12 +76,7 @@ def kernels(on=True):
         model = dreamkeras.DreamNet(mae, num_classes=10, ...)
     ```
     """
-    previous = enabled()
-    enable(on)
-    try:
-        yield
-    finally:
-        enable(previous)
+    return _switch.scoped(on)
 
 
 def is_on(on):
