@@ -55,35 +55,39 @@ def run_benchmark(config):
     precision = resolve_policy(config.hardware.mixed_precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float32" if precision == "none" else precision)
-    exported = torch_export.enabled()
-    torch_export.enable(exported or config.torch_export)
     try:
-        if not config.compare_xla_cpu_kernels:
-            result = _measure(config, backend, precision)
-            print(report_text(result), flush=True)
-        else:
-            result = {
-                name: _measure(
-                    dataclasses.replace(
-                        config,
-                        model=dataclasses.replace(config.model, xla_cpu_kernels=on),
-                    ),
-                    backend,
-                    precision,
-                    # The second measurement starts long after the process.
-                    from_process_start=not on,
-                )
-                for name, on in (("native", False), ("xla_cpu_kernels", True))
-            }
-            print(comparison_text(result), flush=True)
+        with torch_export.graphs(torch_export.enabled() or config.torch_export):
+            result = _measure_as_configured(config, backend, precision)
     finally:
         keras.config.set_dtype_policy(previous)
-        torch_export.enable(exported)
     if config.output:
         from dreamkeras.training.report import write_json
 
         os.makedirs(os.path.dirname(config.output) or ".", exist_ok=True)
         write_json(config.output, result)
+    return result
+
+
+def _measure_as_configured(config, backend, precision):
+    """`_measure` once, or twice side by side with `compare_xla_cpu_kernels`."""
+    if not config.compare_xla_cpu_kernels:
+        result = _measure(config, backend, precision)
+        print(report_text(result), flush=True)
+        return result
+    result = {
+        name: _measure(
+            dataclasses.replace(
+                config,
+                model=dataclasses.replace(config.model, xla_cpu_kernels=on),
+            ),
+            backend,
+            precision,
+            # The second measurement starts long after the process.
+            from_process_start=not on,
+        )
+        for name, on in (("native", False), ("xla_cpu_kernels", True))
+    }
+    print(comparison_text(result), flush=True)
     return result
 
 
