@@ -140,11 +140,7 @@ class SleepConnection(FrozenModelHolder, FrozenModelConnection):
         mask_ratio = self.mask_ratio if training else 0.0
         tensors = (images,)
         if mask_ratio > 0:
-            noise = keras.random.uniform(
-                (ops.shape(images)[0], self.spec.num_patches),
-                seed=self.seed_generator,
-            )
-            tensors += (noise,)
+            tensors += (self._patch_noise(images, self.seed_generator),)
         patch_tokens = self._run_frozen(
             lambda *args: self._encode(*args, training=training),
             tensors,
@@ -329,10 +325,7 @@ class DreamConnection(FrozenModelHolder, FrozenModelConnection):
         if training:
             mask_ratio = self.mask_ratio
             if mask_ratio > 0:
-                noise = keras.random.uniform(
-                    (ops.shape(images)[0], self.spec.num_patches),
-                    seed=self.autoencoder.seed_generator,
-                )
+                noise = self._patch_noise(images, self.autoencoder.seed_generator)
         else:
             mask_ratio = self.inference_mask_ratio
             if mask_ratio > 0:

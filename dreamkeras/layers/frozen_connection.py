@@ -21,9 +21,10 @@ class FrozenModelConnection(keras.layers.Layer):
     """Shared machinery of the connections: adapters, checks and freezing.
 
     Subclasses set `self.spec` (the `ImageEncoderSpec` of the frozen model) in
-    their constructor and implement `_frozen_forward(images, training)`, which
-    returns the `(batch, rows, cols, dim)` grid that `adapter_out` projects and
-    any extra output.
+    their constructor and implement `call`: `_encoder_images` gives the frozen
+    model's input, `_run_frozen` runs the frozen model's pass on it (given the
+    masking noise of `_patch_noise`), `_project` turns the resulting
+    `(batch, rows, cols, dim)` grid into features.
     """
 
     def __init__(
@@ -139,6 +140,14 @@ class FrozenModelConnection(keras.layers.Layer):
         if self.encoder_input == "image":
             return images
         return images + self.adapter_in(features)
+
+    def _patch_noise(self, images, seed_generator):
+        """Uniform noise deciding which patches a training pass hides, one row
+        per image: the draw MAE masking makes (`random_masking`), made here so
+        that the frozen pass gets it as an input."""
+        return keras.random.uniform(
+            (ops.shape(images)[0], self.spec.num_patches), seed=seed_generator
+        )
 
     def _frozen_output(self, x):
         """Everything the frozen model returns passes here: with
