@@ -33,6 +33,17 @@ def tiny_mae(**kwargs):
     return dreamkeras.models.MAEAutoencoder(**config)
 
 
+def tiny_roberta(masked_lm=False):
+    """A one-layer RoBERTa (vocabulary 30, width 8), or its masked LM."""
+    backbone = keras_hub.models.RobertaBackbone(
+        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
+        intermediate_dim=16, max_sequence_length=8,
+    )
+    if not masked_lm:
+        return backbone
+    return keras_hub.models.RobertaMaskedLM(backbone=backbone, preprocessor=None)
+
+
 def tiny_classifier(kind, num_blocks=2, **kwargs):
     """A SleepNet / DreamNet / ChainClassifier small enough for unit tests."""
     config = dict(

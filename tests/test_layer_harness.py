@@ -1,13 +1,13 @@
 """Every public dreamkeras layer through the common harness (`tests/test_case.py`)."""
 
 import keras
-import keras_hub
 import numpy as np
 import pytest
 
 import dreamkeras
 from dreamkeras import xla_cpu
 from tests.helpers import tiny_mae
+from tests.helpers import tiny_roberta
 from tests.helpers import tiny_vit
 from tests.test_case import run_layer_test
 
@@ -17,16 +17,6 @@ RNG = np.random.default_rng(0)
 
 def features(*shape):
     return RNG.random(shape).astype("float32")
-
-
-def tiny_roberta(masked_lm=False):
-    backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
-        intermediate_dim=16, max_sequence_length=8,
-    )
-    if not masked_lm:
-        return backbone
-    return keras_hub.models.RobertaMaskedLM(backbone=backbone, preprocessor=None)
 
 
 def text_inputs(width=6):

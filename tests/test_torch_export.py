@@ -14,6 +14,7 @@ from tests.helpers import assert_bitwise_equal
 from tests.helpers import random_images
 from tests.helpers import snapshot
 from tests.helpers import tiny_mae
+from tests.helpers import tiny_roberta
 from tests.helpers import tiny_vit
 from tests.helpers import to_numpy
 
@@ -179,18 +180,6 @@ def test_benchmark_records_the_switch_and_leaves_it_as_it_was(tmp_path, capsys):
     assert saved["torch_export"] and not saved["jit_compile"]
     assert saved["train_images_per_second"] > 0 and saved["inference_images_per_second"] > 0
     assert not torch_export.enabled()
-
-
-def tiny_roberta(masked_lm=False):
-    import keras_hub
-
-    backbone = keras_hub.models.RobertaBackbone(
-        vocabulary_size=30, num_layers=1, num_heads=2, hidden_dim=8,
-        intermediate_dim=16, max_sequence_length=8,
-    )
-    if not masked_lm:
-        return backbone
-    return keras_hub.models.RobertaMaskedLM(backbone=backbone, preprocessor=None)
 
 
 def text_inputs():
